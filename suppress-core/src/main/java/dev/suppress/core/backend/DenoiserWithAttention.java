@@ -1,0 +1,37 @@
+package dev.suppress.core.backend;
+
+import dev.suppress.core.attention.AttentionCapture;
+import dev.suppress.core.attention.AttentionMaps;
+import dev.suppress.core.tensor.Tensor;
+
+/**
+ * The UNet ({@code UNet2DConditionModel}) with attention capture: one evaluation of a batch at one timestep.
+ */
+public interface DenoiserWithAttention extends AutoCloseable {
+
+    /** What the pipeline needs to know about the UNet. */
+    UNetDescription description();
+
+    /**
+     * Evaluates the UNet.
+     *
+     * @param latents  {@code [batch, 4, h, w]}; not modified
+     * @param timestep the diffusion timestep (0 .. 999), the same for the whole batch
+     * @param contexts the text embeddings {@code [batch, 77, M]}; not modified
+     * @param capture  the attention to return, or {@code null} for none
+     * @return the noise prediction {@code [batch, 4, h, w]} and the captured maps
+     */
+    DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture);
+
+    /**
+     * Only the captured attention maps. ITO never uses the noise prediction, so a backend may stop the UNet
+     * after the last layer the capture needs; by default this runs the whole UNet.
+     */
+    default AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+        return denoise(latents, timestep, contexts, capture).attention();
+    }
+
+    /** Releases native resources. */
+    @Override
+    void close();
+}
