@@ -318,22 +318,27 @@ public final class SafetensorsFile implements AutoCloseable {
         return info;
     }
 
+    /** Names sharing the longest dotted prefix with {@code name}, to show what the file has instead. */
     private String nearbyNames(String name) {
-        int dot = name.lastIndexOf('.');
-        String prefix = dot > 0 ? name.substring(0, dot + 1) : "";
-        List<String> similar = new ArrayList<>();
-        for (String candidate : tensors.keySet()) {
-            if (!prefix.isEmpty() && candidate.startsWith(prefix)) {
-                similar.add(candidate);
+        String parent = name.lastIndexOf('.') > 0 ? name.substring(0, name.lastIndexOf('.') + 1) : "";
+        for (String prefix = parent; !prefix.isEmpty(); prefix = shorterPrefix(prefix)) {
+            List<String> similar = new ArrayList<>();
+            for (String candidate : tensors.keySet()) {
+                if (candidate.startsWith(prefix) && similar.size() < 8) {
+                    similar.add(candidate);
+                }
             }
-            if (similar.size() == 8) {
-                break;
+            if (!similar.isEmpty()) {
+                String none = prefix.equals(parent) ? "" : ", none under '" + parent + "'";
+                return none + "; under '" + prefix + "': " + similar;
             }
         }
-        if (prefix.isEmpty()) {
-            return "";
-        }
-        return similar.isEmpty() ? ", none under '" + prefix + "'" : ", under '" + prefix + "': " + similar;
+        return parent.isEmpty() ? "" : ", none under '" + parent + "'";
+    }
+
+    private static String shorterPrefix(String prefix) {
+        int dot = prefix.lastIndexOf('.', prefix.length() - 2);
+        return dot < 0 ? "" : prefix.substring(0, dot + 1);
     }
 
     /**
