@@ -1,0 +1,90 @@
+package dev.suppress.core;
+
+/**
+ * Sees every denoising step and every ITO iteration of a generation or edit, and can cancel it.
+ *
+ * <p>Called on the thread that runs the generation. Returning {@link Progress#CANCEL} stops the work before the
+ * next UNet evaluation; the call then throws {@link GenerationCancelledException}, with every native resource of
+ * the run released.
+ */
+public interface ProgressListener {
+
+    /** A listener that ignores everything. */
+    ProgressListener NONE = new ProgressListener() {
+    };
+
+    /** Whether to go on. */
+    enum Progress {
+        CONTINUE, CANCEL
+    }
+
+    /**
+     * After each denoising step.
+     *
+     * @param step the step just finished
+     */
+    default Progress onDenoisingStep(DenoisingStep step) {
+        return Progress.CONTINUE;
+    }
+
+    /**
+     * After each inference-time optimization iteration.
+     *
+     * @param iteration the iteration just finished
+     */
+    default Progress onItoIteration(ItoIteration iteration) {
+        return Progress.CONTINUE;
+    }
+
+    /**
+     * After each null-text inversion step of a real-image edit (ALGORITHM.md §6).
+     *
+     * @param inversion the inversion step just finished
+     */
+    default Progress onInversionStep(InversionStep inversion) {
+        return Progress.CONTINUE;
+    }
+
+    /**
+     * A finished denoising step.
+     *
+     * @param stepIndex 0-based step index {@code i}
+     * @param steps     the number of steps S
+     * @param timestep  the diffusion timestep of this step
+     * @param phase     what the erased branch used at this step
+     */
+    record DenoisingStep(int stepIndex, int steps, int timestep, Phase phase) {
+    }
+
+    /** What the erased branch's embedding was at a step (ALGORITHM.md §3). */
+    enum Phase {
+        /** Before τ: both branches use the prompt's embedding. */
+        SHARED,
+        /** Soft-weighted regularization refined by ITO. */
+        OPTIMISED,
+        /** Soft-weighted regularization only. */
+        REGULARISED
+    }
+
+    /**
+     * A finished ITO iteration.
+     *
+     * @param stepIndex  the denoising step it belongs to
+     * @param iteration  0-based iteration within the step
+     * @param iterations iterations planned at this step
+     * @param loss       the attention loss at the embedding before this iteration's update
+     */
+    record ItoIteration(int stepIndex, int iteration, int iterations, double loss) {
+    }
+
+    /**
+     * A finished inversion step.
+     *
+     * @param stepIndex  0-based step
+     * @param steps      the number of steps
+     * @param innerSteps optimizer steps taken at this step (0 for negative-prompt inversion)
+     * @param loss       the last reconstruction loss (NaN when none was computed)
+     */
+    record InversionStep(int stepIndex, int steps, int innerSteps, double loss) {
+    }
+}
