@@ -14,7 +14,6 @@ import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -232,8 +231,7 @@ class AttentionAggregatorTest {
             throw new AssertionError("manifest.json lacks the 20 attention_layer_names of components/unet.safetensors");
         }
         List<AttentionLayerInfo> layers = new ArrayList<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = names.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> entry = it.next();
+        for (Map.Entry<String, JsonNode> entry : names.properties()) {
             String[] parts = entry.getKey().split("_");
             AttentionLayerId id = new AttentionLayerId(UNetPlace.valueOf(parts[0].toUpperCase(Locale.ROOT)),
                     AttentionKind.valueOf(parts[1].toUpperCase(Locale.ROOT)), Integer.parseInt(parts[2]));
