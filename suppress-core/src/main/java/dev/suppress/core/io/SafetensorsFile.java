@@ -22,7 +22,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -146,8 +145,7 @@ public final class SafetensorsFile implements AutoCloseable {
         }
         Map<String, TensorInfo> tensors = new LinkedHashMap<>();
         Map<String, String> metadata = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> field = it.next();
+        for (Map.Entry<String, JsonNode> field : root.properties()) {
             if (field.getKey().equals(METADATA_KEY)) {
                 readMetadata(path, field.getValue(), metadata);
             } else {
@@ -163,8 +161,7 @@ public final class SafetensorsFile implements AutoCloseable {
             throw new ModelFormatException(path, "Safetensors '__metadata__' must be an object of strings, found "
                     + node.getNodeType());
         }
-        for (Iterator<Map.Entry<String, JsonNode>> it = node.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> entry = it.next();
+        for (Map.Entry<String, JsonNode> entry : node.properties()) {
             if (!entry.getValue().isTextual()) {
                 throw new ModelFormatException(path, "Safetensors '__metadata__' value for '" + entry.getKey()
                         + "' must be a string, found " + entry.getValue().getNodeType());
