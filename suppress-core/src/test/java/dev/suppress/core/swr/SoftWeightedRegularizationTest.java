@@ -128,6 +128,18 @@ class SoftWeightedRegularizationTest {
         assertClose(key(fixtureCase, method, alpha), expected, actual, VERSUS_FLOAT32_SVD);
     }
 
+    @Test
+    void matchesTheErasedEmbeddingOfTheEndToEndRun() {
+        // ALGORITHM.md §3: from step 10 on the erased branch uses SWR of the original embedding (soft-weight 1).
+        try (SafetensorsFile run = Fixtures.open("e2e/gen_swr_only.safetensors")) {
+            Tensor actual = SoftWeightedRegularization.softWeight(1).apply(run.tensor("text_embeddings"),
+                    new int[] {4}, 6);
+            assertClose("e2e swr_embedding_step10", run.tensor("swr_embedding_step10"), actual, VERSUS_FLOAT32_SVD);
+            assertClose("e2e erase_embedding_used_step20", run.tensor("erase_embedding_used_step20"), actual,
+                    VERSUS_FLOAT32_SVD);
+        }
+    }
+
     @ParameterizedTest(name = "case {0}")
     @MethodSource("fixtureCases")
     void rowsAndSingularValuesMatchTheReference(Case fixtureCase) {
