@@ -8,6 +8,7 @@ import dev.suppress.core.backend.UNetDescription.PredictionType;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -151,6 +152,8 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
             text = Files.readString(file, StandardCharsets.UTF_8);
         } catch (NoSuchFileException e) {
             throw new ModelFormatException(file, "Scheduler config file is missing", e);
+        } catch (CharacterCodingException e) {
+            throw new ModelFormatException(file, "Scheduler config is not valid UTF-8", e);
         } catch (IOException e) {
             throw new UncheckedIOException("Cannot read scheduler config " + file, e);
         }

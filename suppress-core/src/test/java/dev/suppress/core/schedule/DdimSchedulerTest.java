@@ -140,6 +140,10 @@ class DdimSchedulerTest {
         Path array = write(dir, "[1, 2]");
         assertTrue(assertThrows(ModelFormatException.class, () -> SchedulerConfig.read(array))
                 .getMessage().contains("JSON object"));
+        Path latin1 = dir.resolve("latin1.json");
+        Files.write(latin1, new byte[] {'{', '"', (byte) 0xe9, '"', ':', '1', '}'});
+        assertTrue(assertThrows(ModelFormatException.class, () -> SchedulerConfig.read(latin1))
+                .getMessage().contains("UTF-8"));
         Path missing = dir.resolve("absent.json");
         assertEquals(missing, assertThrows(ModelFormatException.class, () -> SchedulerConfig.read(missing)).file());
     }
