@@ -88,6 +88,7 @@ public final class ClipTokenizer {
      *                     required; {@code tokenizer_config.json} ({@code model_max_length}, special tokens) and
      *                     {@code special_tokens_map.json} (special tokens, taking precedence) are read when present;
      *                     without them the SD 1.x setup applies (77 positions, pad {@code <|endoftext|>})
+     * @return the tokenizer, ready for use from any thread
      * @throws dev.suppress.core.ModelFormatException naming the file when a file is missing, malformed, or names a
      *                                                special token that is not in the vocabulary
      */
@@ -100,6 +101,7 @@ public final class ClipTokenizer {
      * {@code [bos, prompt tokens..., eos]}. Its length is the reference's {@code n}, which may exceed
      * {@link #maxLength()}.
      *
+     * @param prompt any text; special tokens written in it ({@code <|endoftext|>}) count as those tokens
      * @return a new array of token ids {@code [n]}
      */
     public int[] encode(String prompt) {
@@ -115,6 +117,9 @@ public final class ClipTokenizer {
      * Tokenizes a prompt for the text encoder, as
      * {@code tokenizer(prompt, padding="max_length", max_length=77, truncation=True).input_ids}: at most
      * {@code maxLength - 2} prompt tokens between bos and eos, then the pad id up to {@link #maxLength()}.
+     *
+     * @param prompt any text
+     * @return the ids {@code [maxLength]} with {@code n}, the token strings and what truncation removed
      */
     public TokenizedPrompt tokenize(String prompt) {
         int[] full = encode(prompt);
@@ -142,6 +147,7 @@ public final class ClipTokenizer {
     /**
      * The token ids of a text without bos and eos ({@code tokenizer(text, add_special_tokens=False)}).
      *
+     * @param text any text
      * @return a new array, empty when the text has no tokens (blank, or only removed control characters)
      */
     int[] tokenIds(String text) {
@@ -268,6 +274,8 @@ public final class ClipTokenizer {
      * The vocabulary string of a token, as BPE sees it: byte-level characters with the {@code </w>} word end, e.g.
      * {@code "glasses</w>"}, {@code "cafÃ©</w>"}, {@code "<|endoftext|>"}.
      *
+     * @param id a token id
+     * @return the string that {@code vocab.json} maps to {@code id}
      * @throws IllegalArgumentException when {@code id} is not in {@code 0 .. vocabSize() - 1}
      */
     public String tokenString(int id) {
@@ -282,6 +290,8 @@ public final class ClipTokenizer {
      * A token for display, as {@code tokenizer.convert_tokens_to_string([token])}: the bytes decoded as UTF-8 (an
      * incomplete character becomes U+FFFD), {@code </w>} dropped, e.g. {@code "glasses"}, {@code "café"}.
      *
+     * @param id a token id
+     * @return the readable text of the token
      * @throws IllegalArgumentException when {@code id} is not in {@code 0 .. vocabSize() - 1}
      */
     public String decode(int id) {

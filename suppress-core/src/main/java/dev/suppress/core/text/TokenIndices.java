@@ -26,6 +26,7 @@ public final class TokenIndices {
      * The indices of every occurrence of one word.
      *
      * @param tokenizer the tokenizer that produced {@code prompt}
+     * @param prompt    the tokenized prompt
      * @param word      a word or phrase, case-insensitive
      * @return ascending indices in {@code 1 .. n-2}, at least one
      * @throws IllegalArgumentException when the word has no tokens, does not occur in the prompt (the message lists
@@ -78,7 +79,9 @@ public final class TokenIndices {
     /**
      * The indices of every occurrence of each word, merged.
      *
-     * @param words words or phrases, case-insensitive; not modified
+     * @param tokenizer the tokenizer that produced {@code prompt}
+     * @param prompt    the tokenized prompt
+     * @param words     words or phrases, case-insensitive; not modified
      * @return ascending distinct indices in {@code 1 .. n-2}; empty when {@code words} is empty
      * @throws IllegalArgumentException as {@link #resolve(ClipTokenizer, TokenizedPrompt, String)}, for the first
      *                                  word that fails
@@ -95,6 +98,7 @@ public final class TokenIndices {
     /**
      * Checks explicit token indices, as the reference's {@code --token_indices} takes them.
      *
+     * @param prompt  the tokenized prompt
      * @param indices prompt-token indices; not modified
      * @return the indices ascending and without duplicates
      * @throws IllegalArgumentException naming the first index outside {@code 1 .. n-2} and that range

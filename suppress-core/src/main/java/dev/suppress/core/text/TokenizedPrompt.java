@@ -84,6 +84,7 @@ public record TokenizedPrompt(String prompt, int[] inputIds, int length, List<St
         return length - 2;
     }
 
+    /** Equal when every component is, the arrays compared by content. */
     @Override
     public boolean equals(Object other) {
         return other instanceof TokenizedPrompt that && prompt.equals(that.prompt) && length == that.length
@@ -91,11 +92,13 @@ public record TokenizedPrompt(String prompt, int[] inputIds, int length, List<St
                 && Arrays.equals(truncatedIds, that.truncatedIds);
     }
 
+    /** A hash of the components, the arrays by content. */
     @Override
     public int hashCode() {
         return Objects.hash(prompt, length, Arrays.hashCode(inputIds), tokens, Arrays.hashCode(truncatedIds));
     }
 
+    /** The prompt, {@code n}, the token strings and how many tokens truncation removed. */
     @Override
     public String toString() {
         return "TokenizedPrompt[prompt=" + prompt + ", n=" + length + ", tokens=" + tokens

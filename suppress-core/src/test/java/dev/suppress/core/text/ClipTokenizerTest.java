@@ -11,7 +11,6 @@ import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,6 +21,7 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -126,7 +126,7 @@ class ClipTokenizerTest {
     void fillsExactlyWithSeventyFivePromptTokens() {
         TokenizedPrompt tokenized = tokenizer.tokenize("cat ".repeat(75));
         assertEquals(77, tokenized.length());
-        assertEquals(false, tokenized.truncated());
+        assertFalse(tokenized.truncated());
         assertEquals(tokenizer.eosId(), tokenized.inputId(76));
     }
 
@@ -167,7 +167,7 @@ class ClipTokenizerTest {
 
     @Test
     void specialTokensMapOverridesTokenizerConfig(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.CONFIG), "{\"pad_token\": \"<|endoftext|>\"}");
         Files.writeString(folder.resolve(TokenizerFiles.SPECIAL_TOKENS_MAP),
                 "{\"pad_token\": {\"content\": \"!\", \"lstrip\": false}}");
@@ -186,13 +186,14 @@ class ClipTokenizerTest {
 
     @Test
     void readsModelMaxLength(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.CONFIG), "{\"model_max_length\": 10}");
         ClipTokenizer shortTokenizer = ClipTokenizer.load(folder);
-        TokenizedPrompt tokenized = shortTokenizer.tokenize("cat ".repeat(20));
+        TokenizedPrompt tokenized = shortTokenizer.tokenize("a ".repeat(20));
         assertEquals(10, tokenized.inputIds().length);
         assertEquals(12, tokenized.truncatedIds().length);
-        assertEquals(49407, tokenized.inputId(9));
+        assertEquals(shortTokenizer.eosId(), tokenized.inputId(9));
+        assertEquals("a</w>", shortTokenizer.tokenString(tokenized.inputId(8)));
     }
 
     @Test
@@ -202,77 +203,77 @@ class ClipTokenizerTest {
 
     @Test
     void rejectsAMissingVocab(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.delete(folder.resolve(TokenizerFiles.VOCAB));
         assertFormatError(folder, "vocab.json", "Missing");
     }
 
     @Test
     void rejectsAMissingMergesFile(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.delete(folder.resolve(TokenizerFiles.MERGES));
         assertFormatError(folder, "merges.txt", "Missing");
     }
 
     @Test
     void rejectsMalformedVocabJson(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.VOCAB), "{\"a\": 0, \"b\": ");
         assertFormatError(folder, "vocab.json", "Malformed JSON");
     }
 
     @Test
     void rejectsANonIntegerVocabId(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.VOCAB), "{\"a\": 0, \"b\": \"one\"}");
         assertFormatError(folder, "vocab.json", "Token 'b' has id one");
     }
 
     @Test
     void rejectsVocabIdsWithGaps(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.VOCAB), "{\"a\": 0, \"b\": 5}");
         assertFormatError(folder, "vocab.json", "found id 5");
     }
 
     @Test
     void rejectsMergesWithoutHeader(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.MERGES), "i n\nt h\n");
         assertFormatError(folder, "merges.txt", "#version");
     }
 
     @Test
     void rejectsAMalformedMergeLine(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.MERGES), "#version: 0.2\ni n\nt h e\n");
         assertFormatError(folder, "merges.txt", "Line 3");
     }
 
     @Test
     void rejectsMalformedTokenizerConfig(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.CONFIG), "{\"pad_token\": ");
         assertFormatError(folder, "tokenizer_config.json", "Malformed JSON");
     }
 
     @Test
     void rejectsAnInvalidModelMaxLength(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.CONFIG), "{\"model_max_length\": 1e30}");
         assertFormatError(folder, "tokenizer_config.json", "model_max_length");
     }
 
     @Test
     void rejectsASpecialTokenOutsideTheVocabulary(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.SPECIAL_TOKENS_MAP), "{\"pad_token\": \"<pad>\"}");
         assertFormatError(folder, "vocab.json", "pad_token '<pad>'");
     }
 
     @Test
     void rejectsAMalformedSpecialToken(@TempDir Path dir) throws IOException {
-        Path folder = copyVocabAndMerges(dir);
+        Path folder = writeTinyTokenizer(dir);
         Files.writeString(folder.resolve(TokenizerFiles.SPECIAL_TOKENS_MAP), "{\"eos_token\": {\"lstrip\": true}}");
         assertFormatError(folder, "special_tokens_map.json", "eos_token");
     }
@@ -291,6 +292,18 @@ class ClipTokenizerTest {
                 + error.getMessage());
         assertTrue(error.getMessage().contains(messagePart), () -> "message should say '" + messagePart + "': "
                 + error.getMessage());
+    }
+
+    /**
+     * A five-token tokenizer folder (no merges): enough to test file handling without parsing the real 49408-token
+     * vocabulary each time.
+     */
+    private static Path writeTinyTokenizer(Path dir) throws IOException {
+        Path folder = Files.createDirectories(dir.resolve("tokenizer"));
+        Files.writeString(folder.resolve(TokenizerFiles.VOCAB),
+                "{\"!\": 0, \"a\": 1, \"a</w>\": 2, \"<|startoftext|>\": 3, \"<|endoftext|>\": 4}");
+        Files.writeString(folder.resolve(TokenizerFiles.MERGES), "#version: 0.2\n");
+        return folder;
     }
 
     private static Path copyVocabAndMerges(Path dir) throws IOException {
