@@ -10,6 +10,7 @@ import dev.suppress.core.ModelFormatException;
 
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -165,7 +166,7 @@ final class TokenizerFiles {
         var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         try (BufferedReader reader = new BufferedReader(
-                new java.io.InputStreamReader(Files.newInputStream(file), decoder))) {
+                new InputStreamReader(Files.newInputStream(file), decoder))) {
             String header = reader.readLine();
             if (header == null || !header.startsWith("#version")) {
                 throw new ModelFormatException(file, "Line 1 must be the '#version: 0.2' header; found "
