@@ -1,5 +1,7 @@
 package dev.suppress.core;
 
+import dev.suppress.core.tensor.Tensor;
+
 /**
  * Sees every denoising step and every ITO iteration of a generation or edit, and can cancel it.
  *
@@ -52,8 +54,13 @@ public interface ProgressListener {
      * @param steps     the number of steps S
      * @param timestep  the diffusion timestep of this step
      * @param phase     what the erased branch used at this step
+     * @param originalLatent   the original branch's latent after the step {@code [1, 4, h, w]}, or {@code null}
+     *                         when that branch no longer runs
+     * @param suppressedLatent the suppressed branch's latent after the step {@code [1, 4, h, w]}
+     * @param erasedEmbedding  the embedding the suppressed branch's conditional pass used {@code [77, M]}
      */
-    record DenoisingStep(int stepIndex, int steps, int timestep, Phase phase) {
+    record DenoisingStep(int stepIndex, int steps, int timestep, Phase phase, Tensor originalLatent,
+                         Tensor suppressedLatent, Tensor erasedEmbedding) {
     }
 
     /** What the erased branch's embedding was at a step (ALGORITHM.md §3). */
@@ -73,8 +80,9 @@ public interface ProgressListener {
      * @param iteration  0-based iteration within the step
      * @param iterations iterations planned at this step
      * @param loss       the attention loss at the embedding before this iteration's update
+     * @param embedding  the embedding after this iteration's update {@code [77, M]}
      */
-    record ItoIteration(int stepIndex, int iteration, int iterations, double loss) {
+    record ItoIteration(int stepIndex, int iteration, int iterations, double loss, Tensor embedding) {
     }
 
     /**

@@ -1,0 +1,73 @@
+package dev.suppress.core;
+
+import dev.suppress.core.image.Images;
+import dev.suppress.core.tensor.Tensor;
+
+import java.awt.image.BufferedImage;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * What a generation produced.
+ *
+ * @param originalImage       the original branch decoded, {@code [3, H, W]} in {@code [-1, 1]} (unclamped)
+ * @param suppressedImage     the suppressed branch decoded, {@code [3, H, W]}
+ * @param originalLatent      the original branch's final latent {@code [1, 4, h, w]}
+ * @param suppressedLatent    the suppressed branch's final latent {@code [1, 4, h, w]}
+ * @param suppressedTokens    the prompt-token indices that were suppressed (or strengthened), ascending
+ * @param attention           per-token cross-attention maps of both branches
+ * @param attentionResolution the side of the ITO attention maps that was used
+ * @param itoSteps            the ITO losses of each optimised step
+ * @param work                the UNet evaluations it took
+ * @param elapsed             wall time
+ */
+public record SuppressionResult(Tensor originalImage, Tensor suppressedImage, Tensor originalLatent,
+                                Tensor suppressedLatent, List<Integer> suppressedTokens, TokenAttention attention,
+                                int attentionResolution, List<ItoStep> itoSteps, UNetWork work, Duration elapsed) {
+
+    public SuppressionResult {
+        Objects.requireNonNull(originalImage, "originalImage");
+        Objects.requireNonNull(suppressedImage, "suppressedImage");
+        suppressedTokens = List.copyOf(suppressedTokens);
+        itoSteps = List.copyOf(itoSteps);
+    }
+
+    /**
+     * The losses of one denoising step's ITO.
+     *
+     * @param stepIndex the denoising step
+     * @param losses    the loss before each update
+     */
+    public record ItoStep(int stepIndex, double[] losses) {
+
+        public ItoStep {
+            losses = losses.clone();
+        }
+
+        @Override
+        public double[] losses() {
+            return losses.clone();
+        }
+
+        /** The loss before the last update. */
+        public double lastLoss() {
+            return losses.length == 0 ? Double.NaN : losses[losses.length - 1];
+        }
+    }
+
+    /** The original image as 8-bit RGB (a new image on each call). */
+    public BufferedImage original() {
+        return Images.toImage(originalImage);
+    }
+
+    /** The suppressed image as 8-bit RGB (a new image on each call). */
+    public BufferedImage suppressed() {
+        return Images.toImage(suppressedImage);
+    }
+
+    /** Original | suppressed, side by side. */
+    public BufferedImage sideBySide() {
+        return Images.sideBySide(List.of(original(), suppressed()));
+    }
+}

@@ -1,0 +1,202 @@
+package dev.suppress.core;
+
+import dev.suppress.core.backend.BackendOptions;
+import dev.suppress.core.backend.BackendProvider;
+import dev.suppress.core.backend.Device;
+import dev.suppress.core.backend.DiffusionBackend;
+import dev.suppress.core.ito.FiniteDifferenceOptions;
+import dev.suppress.core.pipeline.SuppressionPipeline;
+import dev.suppress.core.schedule.SchedulerConfig;
+import dev.suppress.core.text.ClipTokenizer;
+import dev.suppress.core.text.TokenizedPrompt;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.ServiceLoader;
+
+/**
+ * Stable Diffusion that suppresses what the prompt names but the user does not want: the entry point of the
+ * library.
+ *
+ * <pre>{@code
+ * try (Suppressor suppressor = Suppressor.builder().modelFolder(Path.of("stable-diffusion-v1-5")).build()) {
+ *     SuppressionResult result = suppressor.generate(
+ *             SuppressionRequest.builder("a man without glasses").suppress("glasses").seed(2023).build());
+ *     ImageIO.write(result.suppressed(), "png", new File("suppressed.png"));
+ * }
+ * }</pre>
+ *
+ * <p>The model folder is a Stable Diffusion 1.x or 2.x folder as diffusers saves it ({@code tokenizer/},
+ * {@code scheduler/}, {@code text_encoder/}, {@code unet/}, {@code vae/}) for the DJL backend, or the ONNX export
+ * layout for the ONNX Runtime backend. Backends are found on the class path ({@link BackendProvider}).
+ *
+ * <p>One generation at a time: calls are serialised. Close it to release the model's native memory.
+ */
+public final class Suppressor implements AutoCloseable {
+
+    private final DiffusionBackend backend;
+    private final ClipTokenizer tokenizer;
+    private final SuppressionPipeline pipeline;
+    private boolean closed;
+
+    private Suppressor(DiffusionBackend backend, ClipTokenizer tokenizer, SuppressionPipeline pipeline) {
+        this.backend = backend;
+        this.tokenizer = tokenizer;
+        this.pipeline = pipeline;
+    }
+
+    /** A builder; at least {@link Builder#modelFolder} must be set. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Generates the original image and the suppressed one from the same initial latent.
+     *
+     * @throws IllegalArgumentException when a word is not in the prompt or an option does not fit the model
+     * @throws IllegalStateException    when this suppressor is closed
+     */
+    public SuppressionResult generate(SuppressionRequest request) {
+        return generate(request, ProgressListener.NONE);
+    }
+
+    /**
+     * As {@link #generate(SuppressionRequest)}, telling {@code listener} of every step and ITO iteration.
+     *
+     * @throws GenerationCancelledException when the listener cancels
+     */
+    public synchronized SuppressionResult generate(SuppressionRequest request, ProgressListener listener) {
+        ensureOpen();
+        return pipeline.generate(Objects.requireNonNull(request, "request"), Objects.requireNonNull(listener,
+                "listener"));
+    }
+
+    /** How the model's tokenizer splits a prompt (to choose words or token indices to suppress). */
+    public TokenizedPrompt tokenize(String prompt) {
+        ensureOpen();
+        return tokenizer.tokenize(prompt);
+    }
+
+    /** The backend's name ({@code djl}, {@code onnx}). */
+    public String backendName() {
+        return backend.name();
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("This Suppressor is closed");
+        }
+    }
+
+    /** Releases the model. */
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            backend.close();
+        }
+    }
+
+    /** Configures and loads a {@link Suppressor}. */
+    public static final class Builder {
+        private Path modelFolder;
+        private String backendName;
+        private BackendProvider provider;
+        private Device device = Device.CPU;
+        private boolean allowCpuFallback;
+        private FiniteDifferenceOptions finiteDifferences = FiniteDifferenceOptions.DEFAULT;
+
+        private Builder() {
+        }
+
+        /** The model folder (required). */
+        public Builder modelFolder(Path folder) {
+            this.modelFolder = Objects.requireNonNull(folder, "folder");
+            return this;
+        }
+
+        /**
+         * The backend by name: {@code djl} or {@code onnx} (its module must be on the class path). By default the
+         * only backend present, or {@code djl} when both are.
+         */
+        public Builder backend(String name) {
+            this.backendName = Objects.requireNonNull(name, "name").toLowerCase(Locale.ROOT);
+            this.provider = null;
+            return this;
+        }
+
+        /** A backend given directly, bypassing the class-path lookup. */
+        public Builder backend(BackendProvider provider) {
+            this.provider = Objects.requireNonNull(provider, "provider");
+            this.backendName = null;
+            return this;
+        }
+
+        /** Where to compute (default the CPU). */
+        public Builder device(Device device) {
+            this.device = Objects.requireNonNull(device, "device");
+            return this;
+        }
+
+        /** Where to compute: {@code cpu}, {@code gpu}, {@code gpu:N}, {@code cuda:N}. */
+        public Builder device(String device) {
+            return device(Device.parse(device));
+        }
+
+        /** Fall back to the CPU when the GPU cannot be used, instead of failing (default false). */
+        public Builder allowCpuFallback(boolean allow) {
+            this.allowCpuFallback = allow;
+            return this;
+        }
+
+        /** How ITO estimates gradients on a backend without autograd (default {@link FiniteDifferenceOptions#DEFAULT}). */
+        public Builder finiteDifferences(FiniteDifferenceOptions options) {
+            this.finiteDifferences = Objects.requireNonNull(options, "options");
+            return this;
+        }
+
+        /**
+         * Loads the model.
+         *
+         * @throws ModelFormatException     when the folder is not a model the backend can read
+         * @throws IllegalArgumentException when no backend of that name is on the class path
+         */
+        public Suppressor build() {
+            if (modelFolder == null) {
+                throw new IllegalStateException("Set the model folder with modelFolder(...)");
+            }
+            if (!Files.isDirectory(modelFolder)) {
+                throw new ModelFormatException(modelFolder, "Model folder does not exist or is not a folder");
+            }
+            BackendProvider chosen = provider != null ? provider : findProvider(backendName);
+            ClipTokenizer tokenizer = ClipTokenizer.load(ModelFolders.tokenizerFolder(modelFolder));
+            SchedulerConfig scheduler = ModelFolders.schedulerConfig(modelFolder);
+            DiffusionBackend backend = chosen.open(new BackendOptions(modelFolder, device, allowCpuFallback));
+            return new Suppressor(backend, tokenizer,
+                    new SuppressionPipeline(backend, tokenizer, scheduler, finiteDifferences));
+        }
+
+        private static BackendProvider findProvider(String name) {
+            List<BackendProvider> found = new ArrayList<>();
+            for (BackendProvider candidate : ServiceLoader.load(BackendProvider.class)) {
+                found.add(candidate);
+            }
+            List<String> names = found.stream().map(BackendProvider::name).toList();
+            if (found.isEmpty()) {
+                throw new IllegalArgumentException("No backend on the class path: add the dependency "
+                        + "dev.suppress:suppress-djl (PyTorch through DJL) or dev.suppress:suppress-onnx (ONNX Runtime)");
+            }
+            String wanted = name != null ? name : (names.contains("djl") || found.size() > 1 ? "djl" : names.get(0));
+            for (BackendProvider candidate : found) {
+                if (candidate.name().equals(wanted)) {
+                    return candidate;
+                }
+            }
+            throw new IllegalArgumentException("No backend named '" + wanted + "' on the class path; found " + names);
+        }
+    }
+}

@@ -1,0 +1,361 @@
+package dev.suppress.core.pipeline;
+
+import dev.suppress.core.GenerationCancelledException;
+import dev.suppress.core.ProgressListener;
+import dev.suppress.core.ProgressListener.Phase;
+import dev.suppress.core.ProgressListener.Progress;
+import dev.suppress.core.SuppressionRequest;
+import dev.suppress.core.SuppressionResult;
+import dev.suppress.core.TokenAttention;
+import dev.suppress.core.attention.AttentionCapture;
+import dev.suppress.core.attention.AttentionKind;
+import dev.suppress.core.attention.AttentionLayerInfo;
+import dev.suppress.core.attention.AttentionLoss;
+import dev.suppress.core.attention.AttentionMaps;
+import dev.suppress.core.attention.HeadAveraging;
+import dev.suppress.core.attention.LossWeights;
+import dev.suppress.core.attention.TokenMaskOptions;
+import dev.suppress.core.attention.UNetPlace;
+import dev.suppress.core.backend.DenoiserOutput;
+import dev.suppress.core.backend.DenoiserWithAttention;
+import dev.suppress.core.backend.DiffusionBackend;
+import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.core.ito.AutogradContextGradient;
+import dev.suppress.core.ito.ContextGradient;
+import dev.suppress.core.ito.FiniteDifferenceContextGradient;
+import dev.suppress.core.ito.FiniteDifferenceOptions;
+import dev.suppress.core.ito.InferenceTimeOptimization;
+import dev.suppress.core.schedule.DdimScheduler;
+import dev.suppress.core.schedule.SchedulerConfig;
+import dev.suppress.core.schedule.TorchGaussianNoise;
+import dev.suppress.core.swr.SoftWeightedRegularization;
+import dev.suppress.core.tensor.Tensor;
+import dev.suppress.core.text.ClipTokenizer;
+import dev.suppress.core.text.TokenIndices;
+import dev.suppress.core.text.TokenizedPrompt;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Generated-image suppression (ALGORITHM.md §3-§5) on any backend, through the seams of {@code core.backend}.
+ *
+ * <p>Two branches share the initial latent: the original branch is conditioned on the prompt's embedding
+ * {@code c}, the suppressed branch on {@code ĉ_i}: {@code c} before step {@code ⌈(1−τ)S⌉}, from then on
+ * {@code SWR(c)} recomputed at every step, refined by ITO at steps before {@code maxItoStep}. Each step runs the
+ * unconditional and conditional passes of both branches as one batch of four and applies classifier-free guidance
+ * and one DDIM step to each branch.
+ *
+ * <p>Not thread-safe: one generation at a time per pipeline (the backends hold native state).
+ */
+public final class SuppressionPipeline {
+
+    /** The map side ITO aims for: the 16×16 level of SD 1.x at 512 px (ALGORITHM.md §4). */
+    public static final int PREFERRED_ATTENTION_RESOLUTION = 16;
+
+    private final DiffusionBackend backend;
+    private final ClipTokenizer tokenizer;
+    private final SchedulerConfig schedulerConfig;
+    private final FiniteDifferenceOptions finiteDifferences;
+
+    /**
+     * @param backend           the model parts (not closed by the pipeline)
+     * @param tokenizer         the model's tokenizer
+     * @param schedulerConfig   the DDIM configuration
+     * @param finiteDifferences how ITO estimates gradients when the backend has no autograd probe
+     */
+    public SuppressionPipeline(DiffusionBackend backend, ClipTokenizer tokenizer, SchedulerConfig schedulerConfig,
+                               FiniteDifferenceOptions finiteDifferences) {
+        this.backend = Objects.requireNonNull(backend, "backend");
+        this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
+        this.schedulerConfig = Objects.requireNonNull(schedulerConfig, "schedulerConfig");
+        this.finiteDifferences = Objects.requireNonNull(finiteDifferences, "finiteDifferences");
+    }
+
+    /**
+     * Generates the original and the suppressed image.
+     *
+     * @throws IllegalArgumentException       when a word is not in the prompt, an index is out of range, or the
+     *                                        request does not fit the model
+     * @throws GenerationCancelledException when the listener cancels
+     */
+    public SuppressionResult generate(SuppressionRequest request, ProgressListener listener) {
+        long started = System.nanoTime();
+        Objects.requireNonNull(listener, "listener");
+        TokenizedPrompt prompt = tokenizer.tokenize(request.prompt());
+        int[] negatives = negativeTokens(request, prompt);
+
+        Tensor embedding = backend.textEncoder().encode(prompt.inputIds());
+        String unconditionalText = request.negativePrompt() == null ? "" : request.negativePrompt();
+        Tensor unconditional = backend.textEncoder().encode(tokenizer.tokenize(unconditionalText).inputIds());
+
+        WorkCounter work = new WorkCounter();
+        DenoiserWithAttention denoiser = work.count(backend.denoiser());
+        UNetDescription unet = denoiser.description();
+        Tensor initialLatent = initialLatent(request, unet);
+        int latentSide = initialLatent.dim(3);
+        int resolution = attentionResolution(request.attentionResolution(), unet, latentSide);
+
+        Run run = new Run(request, listener, prompt, negatives, embedding, denoiser, work, latentSide, resolution);
+        Branches finalLatents = run.denoise(initialLatent, unconditional, request.itoStepScale());
+
+        Tensor images = backend.decoder().decode(Tensor.concat(finalLatents.original, finalLatents.suppressed));
+        TokenAttention attention = new TokenAttention(displayTokens(prompt), run.meanMap(run.originalMaps),
+                run.meanMap(run.suppressedMaps));
+        List<Integer> suppressed = new ArrayList<>();
+        for (int index : negatives) {
+            suppressed.add(index);
+        }
+        return new SuppressionResult(images.slice(0), images.slice(1), finalLatents.original,
+                finalLatents.suppressed, suppressed, attention, resolution, run.itoSteps, work.snapshot(),
+                Duration.ofNanos(System.nanoTime() - started));
+    }
+
+    private int[] negativeTokens(SuppressionRequest request, TokenizedPrompt prompt) {
+        Set<Integer> indices = new TreeSet<>();
+        if (!request.suppressWords().isEmpty()) {
+            for (int index : TokenIndices.resolveAll(tokenizer, prompt, request.suppressWords())) {
+                indices.add(index);
+            }
+        }
+        if (!request.tokenIndices().isEmpty()) {
+            int[] explicit = request.tokenIndices().stream().mapToInt(Integer::intValue).toArray();
+            for (int index : TokenIndices.validate(prompt, explicit)) {
+                indices.add(index);
+            }
+        }
+        return indices.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    private static Tensor initialLatent(SuppressionRequest request, UNetDescription unet) {
+        if (request.initialLatent() != null) {
+            Tensor latent = request.initialLatent();
+            if (latent.dim(1) != unet.inChannels()) {
+                throw new IllegalArgumentException("initialLatent has " + latent.dim(1) + " channels; the UNet takes "
+                        + unet.inChannels());
+            }
+            return latent;
+        }
+        return TorchGaussianNoise.randn(request.seed(), 1, unet.inChannels(), unet.sampleSize(), unet.sampleSize());
+    }
+
+    /** The requested resolution if the UNet has cross-attention there, else the level nearest to 16. */
+    static int attentionResolution(int requested, UNetDescription unet, int latentSide) {
+        Set<Integer> available = new TreeSet<>();
+        for (AttentionLayerInfo layer : unet.attentionLayers()) {
+            if (layer.id().kind() == AttentionKind.CROSS && layer.id().place() != UNetPlace.MID) {
+                available.add(layer.resolution(latentSide));
+            }
+        }
+        if (available.isEmpty()) {
+            throw new IllegalArgumentException("The UNet has no cross-attention layers in its down or up blocks");
+        }
+        if (requested > 0) {
+            if (!available.contains(requested)) {
+                throw new IllegalArgumentException("No cross-attention layers at " + requested + "x" + requested
+                        + " for a " + latentSide + "x" + latentSide + " latent; available: " + available);
+            }
+            return requested;
+        }
+        int best = -1;
+        for (int candidate : available) {
+            // nearest to 16; on a tie (e.g. 12 and 24 for SD 2.1 at 768 px) the finer map
+            if (best < 0 || Math.abs(candidate - PREFERRED_ATTENTION_RESOLUTION)
+                    <= Math.abs(best - PREFERRED_ATTENTION_RESOLUTION)) {
+                best = candidate;
+            }
+        }
+        return best;
+    }
+
+    private List<String> displayTokens(TokenizedPrompt prompt) {
+        List<String> tokens = new ArrayList<>();
+        for (int index = 1; index <= prompt.length() - 2; index++) {
+            tokens.add(tokenizer.decode(prompt.inputId(index)));
+        }
+        return tokens;
+    }
+
+    private record Branches(Tensor original, Tensor suppressed) {
+    }
+
+    /** The state of one generation. */
+    private final class Run {
+        private final SuppressionRequest request;
+        private final ProgressListener listener;
+        private final int promptLength;
+        private final int[] negatives;
+        private final Tensor embedding;
+        private final DenoiserWithAttention denoiser;
+        private final DdimScheduler scheduler;
+        private final SoftWeightedRegularization regularization;
+        private final AttentionLoss loss;
+        private final AttentionCapture itoCapture;
+        private final AttentionCapture displayCapture;
+        private final InferenceTimeOptimization optimization;
+        private final List<SuppressionResult.ItoStep> itoSteps = new ArrayList<>();
+        private float[] originalMaps;
+        private float[] suppressedMaps;
+        private int mapCount;
+        private final int resolution;
+
+        Run(SuppressionRequest request, ProgressListener listener, TokenizedPrompt prompt, int[] negatives,
+            Tensor embedding, DenoiserWithAttention denoiser, WorkCounter work, int latentSide, int resolution) {
+            this.request = request;
+            this.listener = listener;
+            this.promptLength = prompt.length();
+            this.negatives = negatives;
+            this.embedding = embedding;
+            this.denoiser = denoiser;
+            this.resolution = resolution;
+            this.scheduler = new DdimScheduler(schedulerConfig, request.steps());
+            this.regularization = new SoftWeightedRegularization(request.swrVariant(), request.alpha());
+            this.loss = new AttentionLoss(promptLength, negatives, request.lossWeights(), TokenMaskOptions.REFERENCE);
+            this.itoCapture = AttentionCapture.reference(resolution, request.itoHeadAveraging());
+            // The displayed maps: every head, as the reference's batch-2 passes average them.
+            this.displayCapture = new AttentionCapture(resolution, EnumSet.of(UNetPlace.UP, UNetPlace.DOWN),
+                    EnumSet.of(UNetPlace.UP, UNetPlace.DOWN, UNetPlace.MID), HeadAveraging.ALL_HEADS, Set.of());
+            ContextGradient gradient = backend.gradientProbe()
+                    .<ContextGradient>map(probe -> new AutogradContextGradient(work.count(probe)))
+                    .orElseGet(() -> new FiniteDifferenceContextGradient(denoiser, finiteDifferences,
+                            SoftWeightedRegularization.regularizedRows(negatives, promptLength),
+                            2 * finiteDifferences.directions() + 1));
+            this.optimization = new InferenceTimeOptimization(gradient);
+        }
+
+        /**
+         * Runs every denoising step of both branches from {@code initialLatent}.
+         *
+         * @param unconditional the unconditional embedding {@code [77, M]}
+         * @param itoScale      s
+         */
+        Branches denoise(Tensor initialLatent, Tensor unconditional, double itoScale) {
+            int steps = request.steps();
+            int start = request.erasureStartStep();
+            Tensor original = initialLatent;
+            Tensor suppressed = initialLatent;
+            for (int stepIndex = 0; stepIndex < steps; stepIndex++) {
+                int timestep = scheduler.timestep(stepIndex);
+                // §3: from τ on, ĉ is recomputed from the ORIGINAL c at every step; ITO updates do not carry over.
+                Tensor erased = stepIndex >= start ? regularization.apply(embedding, negatives, promptLength)
+                        : embedding;
+                Phase phase = stepIndex >= start ? Phase.REGULARISED : Phase.SHARED;
+                if (optimises(stepIndex, start, erased)) {
+                    erased = optimise(stepIndex, timestep, original, suppressed, erased, itoScale);
+                    phase = Phase.OPTIMISED;
+                }
+                Branches next = step(timestep, original, suppressed, unconditional, erased);
+                original = next.original;
+                suppressed = next.suppressed;
+                Progress progress = listener.onDenoisingStep(new ProgressListener.DenoisingStep(stepIndex, steps,
+                        timestep, phase, original, suppressed, erased));
+                if (progress == Progress.CANCEL) {
+                    throw new GenerationCancelledException("Cancelled after denoising step " + stepIndex);
+                }
+            }
+            return new Branches(original, suppressed);
+        }
+
+        /** The reference's condition: in the ITO window, ITO asked for, SWR changed something, some λ nonzero. */
+        private boolean optimises(int stepIndex, int start, Tensor erased) {
+            LossWeights weights = request.lossWeights();
+            boolean anyWeight = weights.retain() != 0 || weights.erase() != 0 || weights.selfRetain() != 0
+                    || weights.selfErase() != 0;
+            return stepIndex >= start && stepIndex < request.maxItoStep() && request.itoIterations() > 0
+                    && anyWeight && !erased.equals(embedding);
+        }
+
+        private Tensor optimise(int stepIndex, int timestep, Tensor original, Tensor suppressed, Tensor erased,
+                                double itoScale) {
+            // §4.1: the reference maps come from a conditional pass of the original branch at this step.
+            DenoiserOutput referencePass = denoiser.denoise(original, timestep, batchOf(embedding), itoCapture);
+            double stepSize = itoScale * Math.sqrt(scaleRange(stepIndex));
+            int iterations = request.itoIterations();
+            InferenceTimeOptimization.Outcome outcome = optimization.optimise(suppressed, timestep, erased,
+                    itoCapture, loss.objective(referencePass.attention()), iterations, stepSize,
+                    (iteration, value, updated) -> listener.onItoIteration(new ProgressListener.ItoIteration(
+                            stepIndex, iteration, iterations, value, updated)) == Progress.CONTINUE);
+            itoSteps.add(new SuppressionResult.ItoStep(stepIndex, outcome.losses()));
+            if (outcome.cancelled()) {
+                throw new GenerationCancelledException("Cancelled during ITO at denoising step " + stepIndex);
+            }
+            return outcome.embedding();
+        }
+
+        /** {@code r_i} of {@code r = numpy.linspace(1, 0.1, S)} (§4.2), rounded as numpy computes it. */
+        private double scaleRange(int stepIndex) {
+            int steps = request.steps();
+            if (steps == 1) {
+                return 1.0;
+            }
+            if (stepIndex == steps - 1) {
+                return 0.1;
+            }
+            double step = (0.1 - 1.0) / (steps - 1);
+            return stepIndex * step + 1.0;
+        }
+
+        /** One denoising step of both branches: [uncond orig, uncond erased, cond orig, cond erased] as one batch. */
+        private Branches step(int timestep, Tensor original, Tensor suppressed, Tensor unconditional, Tensor erased) {
+            Tensor latents = Tensor.concat(original, suppressed, original, suppressed);
+            Tensor contexts = Tensor.stack(unconditional, unconditional, embedding, erased);
+            DenoiserOutput output = denoiser.denoise(latents, timestep, contexts, displayCapture);
+            accumulateMaps(output.attention());
+            float[] noise = output.noisePrediction().toArray();
+            int half = noise.length / 2;
+            float guidance = (float) request.guidanceScale();
+            float[] guided = new float[half];
+            for (int i = 0; i < half; i++) {
+                // ptp_utils.diffusion_step: uncond + g * (text - uncond), in float32
+                guided[i] = noise[i] + guidance * (noise[half + i] - noise[i]);
+            }
+            int[] shape = latents.shape();
+            shape[0] = 2;
+            Tensor samples = Tensor.concat(original, suppressed);
+            Tensor next = scheduler.step(Tensor.wrapOwned(guided, shape), timestep, samples).prevSample();
+            return new Branches(sliceBatch(next, 0), sliceBatch(next, 1));
+        }
+
+        private void accumulateMaps(AttentionMaps maps) {
+            float[] cross = maps.cross().toArray();
+            int size = cross.length / maps.batchSize();
+            if (originalMaps == null) {
+                originalMaps = new float[size];
+                suppressedMaps = new float[size];
+            }
+            // batch elements 2 and 3 are the conditional passes of the original and suppressed branch
+            for (int i = 0; i < size; i++) {
+                originalMaps[i] += cross[2 * size + i];
+                suppressedMaps[i] += cross[3 * size + i];
+            }
+            mapCount++;
+        }
+
+        Tensor meanMap(float[] sum) {
+            float[] mean = new float[sum.length];
+            for (int i = 0; i < sum.length; i++) {
+                mean[i] = sum[i] / mapCount;
+            }
+            return Tensor.wrapOwned(mean, resolution, resolution, sum.length / (resolution * resolution));
+        }
+    }
+
+    private static Tensor batchOf(Tensor context) {
+        int[] shape = context.shape();
+        return context.reshape(1, shape[0], shape[1]);
+    }
+
+    private static Tensor sliceBatch(Tensor batch, int index) {
+        Tensor element = batch.slice(index);
+        int[] shape = element.shape();
+        int[] withBatch = new int[shape.length + 1];
+        withBatch[0] = 1;
+        System.arraycopy(shape, 0, withBatch, 1, shape.length);
+        return element.reshape(withBatch);
+    }
+}
