@@ -88,7 +88,7 @@ final class OrtDenoiser implements DenoiserWithAttention {
         AttentionGraphEditor graph = AttentionGraphEditor.scan(model, source);
         OrtModelSession plain = OrtModelSession.open(COMPONENT, source, device, allowCpuFallback);
         try {
-            return new OrtDenoiser(source, device, allowCpuFallback, graph, aggregation, plain,
+            return new OrtDenoiser(source, allowCpuFallback, graph, aggregation, plain,
                     folder.unetConfig(), folder.predictionType());
         } catch (RuntimeException e) {
             plain.close();
@@ -96,11 +96,12 @@ final class OrtDenoiser implements DenoiserWithAttention {
         }
     }
 
-    private OrtDenoiser(Path source, Device device, boolean allowCpuFallback, AttentionGraphEditor graph,
+    private OrtDenoiser(Path source, boolean allowCpuFallback, AttentionGraphEditor graph,
                         AttentionAggregation aggregation, OrtModelSession plain, Optional<JsonNode> config,
                         UNetDescription.PredictionType predictionType) {
         this.source = source;
-        this.device = device;
+        // Edited sessions go where the plain one went: the CPU after a fallback, without retrying CUDA.
+        this.device = plain.device();
         this.allowCpuFallback = allowCpuFallback;
         this.graph = graph;
         this.aggregation = aggregation;

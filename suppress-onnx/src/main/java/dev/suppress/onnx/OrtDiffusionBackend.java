@@ -63,6 +63,8 @@ public final class OrtDiffusionBackend implements DiffusionBackend {
             OrtTextEncoder textEncoder = new OrtTextEncoder(OrtModelSession.open(OrtTextEncoder.COMPONENT,
                     folder.model(OrtTextEncoder.COMPONENT), device, fallback));
             opened.add(textEncoder);
+            // After one fallback the CUDA provider is known to be unusable: open the rest on the CPU directly.
+            device = textEncoder.device();
             OrtDenoiser denoiser = OrtDenoiser.open(folder, device, fallback, AttentionAggregation.core());
             opened.add(denoiser);
             OrtLatentDecoder decoder = new OrtLatentDecoder(OrtModelSession.open(OrtLatentDecoder.COMPONENT,
