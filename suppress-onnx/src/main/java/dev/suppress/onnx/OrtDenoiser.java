@@ -34,6 +34,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Supplier;
 
 /**
  * The UNet ({@code UNet2DConditionModel}) from {@code unet/model.onnx}, with attention capture by graph editing.
@@ -412,7 +413,7 @@ final class OrtDenoiser implements DenoiserWithAttention {
             this.kind = kind;
         }
 
-        OrtModelSession get(Set<AttentionLayerId> layers, java.util.function.Supplier<OrtModelSession> create) {
+        OrtModelSession get(Set<AttentionLayerId> layers, Supplier<OrtModelSession> create) {
             OrtModelSession session = sessions.get(layers);
             if (session == null) {
                 session = create.get();

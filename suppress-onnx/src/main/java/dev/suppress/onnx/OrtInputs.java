@@ -9,7 +9,11 @@ import dev.suppress.core.tensor.Tensor;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.nio.LongBuffer;
+import java.util.Arrays;
 import java.util.Collection;
 
 /**
@@ -53,10 +57,10 @@ final class OrtInputs {
             for (int i = 0; i < values.length; i++) {
                 wide[i] = values[i];
             }
-            return OnnxTensor.createTensor(environment, java.nio.LongBuffer.wrap(wide), shape);
+            return OnnxTensor.createTensor(environment, LongBuffer.wrap(wide), shape);
         }
         if (declared.type == OnnxJavaType.INT32) {
-            return OnnxTensor.createTensor(environment, java.nio.IntBuffer.wrap(values.clone()), shape);
+            return OnnxTensor.createTensor(environment, IntBuffer.wrap(values.clone()), shape);
         }
         throw new IllegalStateException("Input '" + inputName + "' is " + declared.type + ", not an integer type");
     }
@@ -74,23 +78,23 @@ final class OrtInputs {
         switch (declared.type) {
             case FLOAT: {
                 float[] values = new float[count];
-                java.util.Arrays.fill(values, timestep);
+                Arrays.fill(values, timestep);
                 return OnnxTensor.createTensor(environment, FloatBuffer.wrap(values), shape);
             }
             case DOUBLE: {
                 double[] values = new double[count];
-                java.util.Arrays.fill(values, timestep);
-                return OnnxTensor.createTensor(environment, java.nio.DoubleBuffer.wrap(values), shape);
+                Arrays.fill(values, timestep);
+                return OnnxTensor.createTensor(environment, DoubleBuffer.wrap(values), shape);
             }
             case INT64: {
                 long[] values = new long[count];
-                java.util.Arrays.fill(values, timestep);
-                return OnnxTensor.createTensor(environment, java.nio.LongBuffer.wrap(values), shape);
+                Arrays.fill(values, timestep);
+                return OnnxTensor.createTensor(environment, LongBuffer.wrap(values), shape);
             }
             case INT32: {
                 int[] values = new int[count];
-                java.util.Arrays.fill(values, timestep);
-                return OnnxTensor.createTensor(environment, java.nio.IntBuffer.wrap(values), shape);
+                Arrays.fill(values, timestep);
+                return OnnxTensor.createTensor(environment, IntBuffer.wrap(values), shape);
             }
             default:
                 throw new IllegalStateException("Timestep input '" + inputName + "' has unsupported type "

@@ -5,6 +5,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.TensorInfo;
 import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.TextEncoder;
 import dev.suppress.core.tensor.Tensor;
 
@@ -111,7 +112,7 @@ final class OrtTextEncoder implements TextEncoder {
     }
 
     /** Where the encoder runs. */
-    dev.suppress.core.backend.Device device() {
+    Device device() {
         return session.device();
     }
 

@@ -180,6 +180,8 @@ public final class AttentionGraphEditor {
         for (AttentionLayerId id : layers) {
             String output = node(id).outputName();
             if (!existing.contains(output)) {
+                // Declared by name only: ONNX Runtime infers the element type and shape, which differ between
+                // exports (float16 models may keep an upcast float32 softmax, AttnProcessor2_0 gives rank 4).
                 graph.addOutput(ValueInfoProto.newBuilder().setName(output));
             }
         }

@@ -5,7 +5,6 @@ import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.SparseTensorProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
-import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 
 import java.util.ArrayDeque;
@@ -139,18 +138,5 @@ final class GraphPruning {
         }
         builder.addAllOutput(outputs);
         return builder.build();
-    }
-
-    /**
-     * A graph output for tensor {@code name} with only its element type known; ONNX Runtime infers the shape.
-     *
-     * @param elementType a {@code TensorProto.DataType} number
-     */
-    static ValueInfoProto outputOf(String name, int elementType) {
-        return ValueInfoProto.newBuilder()
-                .setName(name)
-                .setType(TypeProto.newBuilder()
-                        .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elementType)))
-                .build();
     }
 }

@@ -22,7 +22,6 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -51,8 +50,7 @@ class AttentionGraphEditorTest {
         JsonNode names = new ObjectMapper().readTree(Fixtures.path("manifest.json").toFile())
                 .path("files").path("components/unet.safetensors").path("attention_layer_names");
         Map<String, String> expected = new HashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = names.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> entry = it.next();
+        for (Map.Entry<String, JsonNode> entry : names.properties()) {
             expected.put(entry.getKey(), entry.getValue().asText());
         }
         assertEquals(20, expected.size(), "manifest lists the 20 attention layers of the tiny UNet");
