@@ -1,0 +1,177 @@
+package dev.suppress.onnx;
+
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtProvider;
+import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.attention.AttentionCapture;
+import dev.suppress.core.attention.AttentionMaps;
+import dev.suppress.core.backend.BackendOptions;
+import dev.suppress.core.backend.BackendProvider;
+import dev.suppress.core.backend.DenoiserOutput;
+import dev.suppress.core.backend.DenoiserWithAttention;
+import dev.suppress.core.backend.Device;
+import dev.suppress.core.backend.DiffusionBackend;
+import dev.suppress.core.backend.LatentDecoder;
+import dev.suppress.core.backend.LatentEncoder;
+import dev.suppress.core.backend.TextEncoder;
+import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.core.tensor.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.ServiceLoader;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class OrtDiffusionBackendTest {
+
+    @Test
+    void isFoundByTheServiceLoaderAsOnnx() {
+        List<String> names = ServiceLoader.load(BackendProvider.class).stream()
+                .map(provider -> provider.get().name()).toList();
+        assertEquals(List.of("onnx"), names);
+    }
+
+    @Test
+    void opensEveryPartOfTheTinyExport() {
+        try (DiffusionBackend backend = new OnnxBackendProvider().open(BackendOptions.cpu(TinyOnnxModel.folder()))) {
+            assertEquals("onnx", backend.name());
+            assertEquals(80, backend.textEncoder().hiddenSize());
+            assertEquals(20, backend.denoiser().description().attentionLayers().size());
+            assertTrue(backend.encoder().isPresent());
+            assertTrue(backend.gradientProbe().isEmpty(), "no autograd: core uses finite differences");
+            assertEquals(Device.CPU, ((OrtDiffusionBackend) backend).device());
+        }
+    }
+
+    @Test
+    void aGpuRequestWithoutTheCudaProviderIsAClearError() {
+        assertFalse(OrtEnvironment.getAvailableProviders().contains(OrtProvider.CUDA),
+                "this test needs the CPU build of ONNX Runtime, the module's dependency");
+        BackendOptions options = new BackendOptions(TinyOnnxModel.folder(), Device.gpu(0), false);
+        OrtExecutionException error = assertThrows(OrtExecutionException.class,
+                () -> OrtDiffusionBackend.open(options));
+        assertTrue(error.getMessage().startsWith("text_encoder: cannot run "), error.getMessage());
+        assertTrue(error.getMessage().contains("on gpu:0 with the CUDA execution provider"), error.getMessage());
+        assertTrue(error.getMessage().contains("allow the CPU fallback"), error.getMessage());
+    }
+
+    @Test
+    void aGpuRequestFallsBackToTheCpuWhenAllowed() {
+        BackendOptions options = new BackendOptions(TinyOnnxModel.folder(), Device.gpu(0), true);
+        try (OrtDiffusionBackend backend = OrtDiffusionBackend.open(options)) {
+            assertEquals(Device.CPU, backend.device());
+            assertEquals(77, backend.textEncoder().encode(new int[77]).dim(0));
+        }
+    }
+
+    @Test
+    void aFolderWithoutTheExportedPartsIsAClearError(@TempDir Path folder) throws Exception {
+        Files.createDirectories(folder.resolve("unet"));
+        Files.writeString(folder.resolve("unet/model.onnx"), "not a model");
+        ModelFormatException error = assertThrows(ModelFormatException.class,
+                () -> OrtDiffusionBackend.open(BackendOptions.cpu(folder)));
+        assertTrue(error.getMessage().contains("missing [text_encoder/model.onnx, vae_decoder/model.onnx]"),
+                error.getMessage());
+        assertTrue(error.getMessage().contains("the folder holds [unet/]"), error.getMessage());
+    }
+
+    @Test
+    void closingClosesEveryPartEvenWhenOneThrows() {
+        List<String> closed = new ArrayList<>();
+        RuntimeException failure = new IllegalStateException("unet close failed");
+        FakeTextEncoder text = new FakeTextEncoder(closed);
+        FakeDenoiser denoiser = new FakeDenoiser(closed, failure);
+        FakeDecoder decoder = new FakeDecoder(closed, null);
+        FakeEncoder encoder = new FakeEncoder(closed, new IllegalStateException("vae_encoder close failed"));
+        OrtDiffusionBackend backend = new OrtDiffusionBackend(text, denoiser, decoder, encoder, Device.CPU);
+
+        RuntimeException thrown = assertThrows(RuntimeException.class, backend::close);
+        assertSame(failure, thrown, "the first failure is thrown");
+        assertEquals(1, thrown.getSuppressed().length);
+        assertEquals("vae_encoder close failed", thrown.getSuppressed()[0].getMessage());
+        assertEquals(List.of("text_encoder", "unet", "vae_decoder", "vae_encoder"), closed);
+    }
+
+    /** Records its close. */
+    private record FakeTextEncoder(List<String> closed) implements TextEncoder {
+        @Override
+        public Tensor encode(int[] tokenIds) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public int hiddenSize() {
+            return 80;
+        }
+
+        @Override
+        public void close() {
+            closed.add("text_encoder");
+        }
+    }
+
+    /** Records its close, then fails. */
+    private record FakeDenoiser(List<String> closed, RuntimeException failure) implements DenoiserWithAttention {
+        @Override
+        public UNetDescription description() {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void close() {
+            closed.add("unet");
+            throw failure;
+        }
+    }
+
+    /** Records its close, then fails when given a failure. */
+    private record FakeDecoder(List<String> closed, RuntimeException failure) implements LatentDecoder {
+        @Override
+        public Tensor decode(Tensor latents) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void close() {
+            closed.add("vae_decoder");
+            if (failure != null) {
+                throw failure;
+            }
+        }
+    }
+
+    /** Records its close, then fails when given a failure. */
+    private record FakeEncoder(List<String> closed, RuntimeException failure) implements LatentEncoder {
+        @Override
+        public Tensor encode(Tensor images) {
+            throw new UnsupportedOperationException();
+        }
+
+        @Override
+        public void close() {
+            closed.add("vae_encoder");
+            if (failure != null) {
+                throw failure;
+            }
+        }
+    }
+}
