@@ -1,5 +1,6 @@
 package dev.suppress.onnx;
 
+import dev.suppress.core.attention.AttentionAggregator;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.AttentionMaps;
 
@@ -17,15 +18,14 @@ interface AttentionAggregation {
      */
     AttentionMaps aggregate(RawAttention raw, AttentionCapture capture);
 
-    /**
-     * LEAD: the one place where core's aggregator plugs in. Until {@code dev.suppress.core.attention
-     * .AttentionAggregator} is merged this refuses, so a capture fails loudly instead of returning made-up maps;
-     * replace the body with a call to the aggregator (mapping {@link RawAttention} to its arguments).
-     */
+    /** Core's aggregation (ALGORITHM.md §4): the mean over the captured layers and the selected heads. */
     static AttentionAggregation core() {
         return (raw, capture) -> {
-            throw new UnsupportedOperationException("Attention aggregation is not wired in yet: "
-                    + "dev.suppress.core.attention.AttentionAggregator plugs in at AttentionAggregation.core()");
+            if (raw.latentHeight() != raw.latentWidth()) {
+                throw new IllegalArgumentException("Attention capture needs square latents, got "
+                        + raw.latentHeight() + "x" + raw.latentWidth());
+            }
+            return new AttentionAggregator(raw.layers(), raw.latentHeight(), capture).aggregate(raw.probabilities());
         };
     }
 }
