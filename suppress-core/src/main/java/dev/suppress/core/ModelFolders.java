@@ -19,7 +19,8 @@ final class ModelFolders {
         Path tokenizer = modelFolder.resolve("tokenizer");
         if (!Files.isDirectory(tokenizer)) {
             throw new ModelFormatException(modelFolder, "No tokenizer/ folder (vocab.json and merges.txt) in the "
-                    + "model folder; diffusers and ONNX layouts both have one");
+                    + "model folder; diffusers and optimum ONNX layouts have one, otherwise name it with "
+                    + "Suppressor.Builder.tokenizerFolder");
         }
         return tokenizer;
     }

@@ -109,6 +109,8 @@ public final class Suppressor implements AutoCloseable {
         private Device device = Device.CPU;
         private boolean allowCpuFallback;
         private FiniteDifferenceOptions finiteDifferences = FiniteDifferenceOptions.DEFAULT;
+        private Path tokenizerFolder;
+        private Path schedulerConfig;
 
         private Builder() {
         }
@@ -133,6 +135,24 @@ public final class Suppressor implements AutoCloseable {
         public Builder backend(BackendProvider provider) {
             this.provider = Objects.requireNonNull(provider, "provider");
             this.backendName = null;
+            return this;
+        }
+
+        /**
+         * The tokenizer folder ({@code vocab.json}, {@code merges.txt}), for model folders without a
+         * {@code tokenizer/} (some ONNX exports); default {@code <modelFolder>/tokenizer}.
+         */
+        public Builder tokenizerFolder(Path folder) {
+            this.tokenizerFolder = Objects.requireNonNull(folder, "folder");
+            return this;
+        }
+
+        /**
+         * The scheduler configuration file; default {@code <modelFolder>/scheduler/scheduler_config.json}, or the
+         * reference's DDIM configuration (ALGORITHM.md §5) when the folder has none.
+         */
+        public Builder schedulerConfig(Path file) {
+            this.schedulerConfig = Objects.requireNonNull(file, "file");
             return this;
         }
 
@@ -173,8 +193,10 @@ public final class Suppressor implements AutoCloseable {
                 throw new ModelFormatException(modelFolder, "Model folder does not exist or is not a folder");
             }
             BackendProvider chosen = provider != null ? provider : findProvider(backendName);
-            ClipTokenizer tokenizer = ClipTokenizer.load(ModelFolders.tokenizerFolder(modelFolder));
-            SchedulerConfig scheduler = ModelFolders.schedulerConfig(modelFolder);
+            ClipTokenizer tokenizer = ClipTokenizer.load(tokenizerFolder != null ? tokenizerFolder
+                    : ModelFolders.tokenizerFolder(modelFolder));
+            SchedulerConfig scheduler = schedulerConfig != null ? SchedulerConfig.read(schedulerConfig)
+                    : ModelFolders.schedulerConfig(modelFolder);
             DiffusionBackend backend = chosen.open(new BackendOptions(modelFolder, device, allowCpuFallback));
             return new Suppressor(backend, tokenizer,
                     new SuppressionPipeline(backend, tokenizer, scheduler, finiteDifferences));
