@@ -62,6 +62,34 @@ public final class ConfigJson {
         return node == null || node.isNull();
     }
 
+    /** True when the field is present with the value JSON {@code null} (which can differ from absent). */
+    public boolean isPresentNull(String field) {
+        JsonNode node = root.get(field);
+        return node != null && node.isNull();
+    }
+
+    /**
+     * Fails unless the field is absent, null, {@code false} or a list of {@code false}: diffusers' per-block
+     * boolean options that this backend implements only when off.
+     */
+    public void requireFalseOrAllFalse(String field) {
+        JsonNode node = root.get(field);
+        if (node == null || node.isNull() || (node.isBoolean() && !node.booleanValue())) {
+            return;
+        }
+        if (node.isArray()) {
+            boolean allFalse = true;
+            for (JsonNode element : node) {
+                allFalse &= element.isBoolean() && !element.booleanValue();
+            }
+            if (allFalse) {
+                return;
+            }
+        }
+        throw new ModelFormatException(file, "Unsupported " + field + " = " + node + ": this backend implements only "
+                + field + " = false (the Stable Diffusion 1.x/2.x configuration)");
+    }
+
     /** An integer field. */
     public int intValue(String field, int defaultValue) {
         JsonNode node = root.get(field);
