@@ -102,17 +102,6 @@ public final class WeightLoader implements AutoCloseable {
         return read(key, shape);
     }
 
-    /**
-     * Loads a parameter that older checkpoints store under another name (diffusers renames them when loading,
-     * e.g. the VAE attention's {@code query} became {@code to_q}).
-     */
-    public NDArray loadRenamed(String key, String legacyKey, long... shape) {
-        if (!file.contains(key) && file.contains(legacyKey)) {
-            return read(legacyKey, shape);
-        }
-        return load(key, shape);
-    }
-
     /** Marks a tensor the model does not use but that files may carry (a saved buffer), so it is not unexpected. */
     public void ignoreIfPresent(String key) {
         consumed.add(key);
