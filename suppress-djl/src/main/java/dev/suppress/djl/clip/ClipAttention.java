@@ -15,7 +15,7 @@ final class ClipAttention {
     private final Linear outProj;
     private final int heads;
     private final int headDim;
-    private final float scale;
+    private final NDArray scale;
 
     ClipAttention(WeightLoader loader, String prefix, ClipTextConfig config) {
         int width = config.hiddenSize();
@@ -25,7 +25,7 @@ final class ClipAttention {
         this.outProj = new Linear(loader, prefix + ".out_proj", width, width, true);
         this.heads = config.numAttentionHeads();
         this.headDim = config.headDim();
-        this.scale = (float) Math.pow(headDim, -0.5);
+        this.scale = loader.constant(Math.pow(headDim, -0.5));
     }
 
     /**

@@ -23,6 +23,6 @@ public final class Activations {
 
     /** transformers' {@code QuickGELUActivation}: {@code x * sigmoid(1.702 x)} (the SD 1.x CLIP text encoder). */
     public static NDArray quickGelu(NDArray x) {
-        return x.mul(x.mul(QUICK_GELU_SLOPE).getNDArrayInternal().sigmoid());
+        return x.mul(x.mul(Tensors.scalar(x.getManager(), QUICK_GELU_SLOPE)).getNDArrayInternal().sigmoid());
     }
 }

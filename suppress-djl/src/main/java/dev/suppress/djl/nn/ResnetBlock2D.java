@@ -15,7 +15,7 @@ public final class ResnetBlock2D {
     private final GroupNorm norm2;
     private final Conv2d conv2;
     private final Conv2d convShortcut;
-    private final double outputScaleFactor;
+    private final NDArray outputScaleFactor;
     private final int outChannels;
 
     /**
@@ -34,7 +34,7 @@ public final class ResnetBlock2D {
         // diffusers: use_in_shortcut defaults to in_channels != out_channels, a 1x1 convolution
         this.convShortcut = inChannels != outChannels
                 ? new Conv2d(loader, prefix + ".conv_shortcut", inChannels, outChannels, 1, 1, 0) : null;
-        this.outputScaleFactor = outputScaleFactor;
+        this.outputScaleFactor = outputScaleFactor == 1.0 ? null : loader.constant(outputScaleFactor);
         this.outChannels = outChannels;
     }
 
@@ -52,6 +52,6 @@ public final class ResnetBlock2D {
         hidden = conv2.forward(Activations.silu(norm2.forward(hidden)));
         NDArray shortcut = convShortcut == null ? x : convShortcut.forward(x);
         NDArray out = shortcut.add(hidden);
-        return outputScaleFactor == 1.0 ? out : out.div(outputScaleFactor);
+        return outputScaleFactor == null ? out : out.div(outputScaleFactor);
     }
 }

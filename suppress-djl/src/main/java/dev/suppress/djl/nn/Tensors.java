@@ -26,6 +26,18 @@ public final class Tensors {
         return manager.create(tensor.buffer(), new Shape(shape));
     }
 
+    /**
+     * A float32 scalar attached to {@code manager}, to multiply or divide by.
+     *
+     * <p>Use this instead of NDArray's {@code Number} overloads ({@code mul(2)}, {@code div(count)}) in anything
+     * autograd may record: DJL creates a temporary array for the number and closes it right after the operation,
+     * while the recorded graph keeps pointing at its memory, so a later backward pass reads freed memory. An array
+     * attached to the call's manager lives until the manager closes, after the backward pass.
+     */
+    public static NDArray scalar(NDManager manager, double value) {
+        return manager.create((float) value);
+    }
+
     /** Copies a float32 array (from any device) into a new tensor of the same shape. */
     public static Tensor toTensor(NDArray array) {
         long[] dims = array.getShape().getShape();

@@ -20,7 +20,7 @@ final class Attention {
     private final Linear toOut;
     private final int heads;
     private final int headDim;
-    private final float scale;
+    private final NDArray scale;
     private final int layerIndex;
 
     /**
@@ -37,7 +37,7 @@ final class Attention {
         this.toOut = new Linear(loader, prefix + ".to_out.0", inner, queryDim, true);
         this.heads = heads;
         this.headDim = headDim;
-        this.scale = (float) Math.pow(headDim, -0.5);
+        this.scale = loader.constant(Math.pow(headDim, -0.5));
         this.layerIndex = layerIndex;
     }
 

@@ -176,12 +176,14 @@ final class AttentionRecorder {
 
     /** The averaged cross maps {@code [batch, res, res, keys]}, in the graph; {@code null} when none were asked. */
     NDArray crossMaps() {
-        return crossWanted ? crossSum.div(crossCount).reshape(batch, resolution, resolution, -1) : null;
+        return crossWanted ? crossSum.div(Tensors.scalar(crossSum.getManager(), crossCount))
+                .reshape(batch, resolution, resolution, -1) : null;
     }
 
     /** The averaged self maps {@code [batch, res, res, res*res]}, in the graph; {@code null} when none were asked. */
     NDArray selfMaps() {
-        return selfWanted ? selfSum.div(selfCount).reshape(batch, resolution, resolution, -1) : null;
+        return selfWanted ? selfSum.div(Tensors.scalar(selfSum.getManager(), selfCount))
+                .reshape(batch, resolution, resolution, -1) : null;
     }
 
     /**

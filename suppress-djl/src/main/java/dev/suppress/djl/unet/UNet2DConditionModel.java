@@ -7,6 +7,7 @@ import dev.suppress.core.attention.AttentionLayerInfo;
 import dev.suppress.djl.nn.Activations;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.GroupNorm;
+import dev.suppress.djl.nn.Tensors;
 import dev.suppress.djl.nn.TorchRuntime;
 import dev.suppress.djl.weights.ConfigJson;
 import dev.suppress.djl.weights.WeightFiles;
@@ -152,8 +153,10 @@ final class UNet2DConditionModel implements AutoCloseable {
      *         pass early
      */
     NDArray forward(NDArray sample, int timestep, NDArray context, AttentionRecorder recorder) {
-        NDArray x = config.centerInputSample() ? sample.mul(2).sub(1) : sample;
-        NDArray temb = timeEmbedding.forward(sample.getManager(), timestep);
+        NDManager scope = sample.getManager();
+        NDArray x = config.centerInputSample()
+                ? sample.mul(Tensors.scalar(scope, 2)).sub(Tensors.scalar(scope, 1)) : sample;
+        NDArray temb = timeEmbedding.forward(scope, timestep);
         x = convIn.forward(x);
         List<NDArray> residuals = new ArrayList<>();
         residuals.add(x);

@@ -20,7 +20,7 @@ final class AttentionBlock {
     private final Linear toK;
     private final Linear toV;
     private final Linear toOut;
-    private final float scale;
+    private final NDArray scale;
 
     /** @param prefix e.g. {@code decoder.mid_block.attentions.0} */
     AttentionBlock(WeightLoader loader, String prefix, int channels, int groups, double eps) {
@@ -29,7 +29,7 @@ final class AttentionBlock {
         this.toK = projection(loader, prefix, "to_k", "key", channels);
         this.toV = projection(loader, prefix, "to_v", "value", channels);
         this.toOut = projection(loader, prefix, "to_out.0", "proj_attn", channels);
-        this.scale = (float) Math.pow(channels, -0.5);
+        this.scale = loader.constant(Math.pow(channels, -0.5));
     }
 
     private static Linear projection(WeightLoader loader, String prefix, String name, String legacyName,

@@ -60,7 +60,7 @@ public final class DjlLatentDecoder implements LatentDecoder {
             throw new IllegalStateException("DjlLatentDecoder is closed");
         }
         try (NDManager scope = part.weights().newSubManager()) {
-            NDArray z = Tensors.toNDArray(scope, latents).div(part.config().scalingFactor());
+            NDArray z = Tensors.toNDArray(scope, latents).div(Tensors.scalar(scope, part.config().scalingFactor()));
             Modules modules = part.modules();
             return Tensors.toTensor(modules.decoder().forward(modules.postQuantConv().forward(z)));
         }

@@ -86,7 +86,7 @@ public final class DjlLatentEncoder implements LatentEncoder {
             NDArray moments = modules.quantConv().forward(modules.encoder().forward(Tensors.toNDArray(scope, images)));
             // DiagonalGaussianDistribution: mean, logvar = torch.chunk(moments, 2, dim=1)
             NDArray mean = moments.get(":, 0:{}", config.latentChannels());
-            return Tensors.toTensor(mean.mul(config.scalingFactor()));
+            return Tensors.toTensor(mean.mul(Tensors.scalar(scope, config.scalingFactor())));
         }
     }
 

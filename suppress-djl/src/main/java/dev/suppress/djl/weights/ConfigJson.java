@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * One parsed {@code config.json} of a model part, with typed getters whose errors name the file and the field.
+ * One parsed {@code config.json} (or {@code scheduler_config.json}) of a model part, with typed getters whose errors name the file and the field.
  *
  * <p>A field that is absent or {@code null} takes the default the getter is given, as the diffusers/transformers
  * constructor defaults do.
@@ -35,18 +35,28 @@ public final class ConfigJson {
      * @throws ModelFormatException when the file is missing or is not a JSON object
      */
     public static ConfigJson read(Path folder) {
-        Path file = folder.resolve("config.json");
+        return read(folder, "config.json");
+    }
+
+    /**
+     * Reads {@code folder/fileName} ({@code scheduler_config.json} for the scheduler).
+     *
+     * @throws ModelFormatException when the file is missing or is not a JSON object
+     */
+    public static ConfigJson read(Path folder, String fileName) {
+        Path file = folder.resolve(fileName);
         if (!Files.isRegularFile(file)) {
-            throw new ModelFormatException(file, "Missing config.json of model part '" + folder.getFileName() + "'");
+            throw new ModelFormatException(file, "Missing " + fileName + " of model part '" + folder.getFileName()
+                    + "'");
         }
         JsonNode root;
         try {
             root = MAPPER.readTree(file.toFile());
         } catch (IOException e) {
-            throw new ModelFormatException(file, "config.json is not valid JSON: " + e.getMessage(), e);
+            throw new ModelFormatException(file, fileName + " is not valid JSON: " + e.getMessage(), e);
         }
         if (root == null || !root.isObject()) {
-            throw new ModelFormatException(file, "config.json must hold a JSON object");
+            throw new ModelFormatException(file, fileName + " must hold a JSON object");
         }
         return new ConfigJson(file, root);
     }

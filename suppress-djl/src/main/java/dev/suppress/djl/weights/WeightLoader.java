@@ -102,6 +102,14 @@ public final class WeightLoader implements AutoCloseable {
         return read(key, shape);
     }
 
+    /**
+     * A float32 scalar in the weights' manager for a constant factor of the computation (an attention scale):
+     * see {@link dev.suppress.djl.nn.Tensors#scalar} for why the {@code Number} overloads of NDArray are avoided.
+     */
+    public NDArray constant(double value) {
+        return manager.create((float) value);
+    }
+
     /** Marks a tensor the model does not use but that files may carry (a saved buffer), so it is not unexpected. */
     public void ignoreIfPresent(String key) {
         consumed.add(key);
