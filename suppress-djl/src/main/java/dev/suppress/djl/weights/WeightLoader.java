@@ -10,6 +10,7 @@ import dev.suppress.core.io.TensorInfo;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -27,8 +28,9 @@ import java.util.Set;
  * zero that allocates nothing) so that construction can go on, and {@link #finish} then reports every missing,
  * mis-shaped, wrongly typed and unexpected tensor in one {@link ModelFormatException}.
  *
- * <p>F32, F16, BF16 and F64 tensors are read from the memory-mapped file (no intermediate Java array) and converted
- * to float32 by libtorch; the result is owned by libtorch, so nothing keeps the mapping alive afterwards.
+ * <p>F32, F16 and F64 tensors are read from the memory-mapped file (no intermediate Java array) and converted to
+ * float32 by libtorch; BF16 is converted in Java. The result is owned by libtorch, so nothing keeps the mapping or
+ * a Java buffer alive afterwards.
  */
 public final class WeightLoader implements AutoCloseable {
 
@@ -122,17 +124,33 @@ public final class WeightLoader implements AutoCloseable {
             misShaped.add("'" + key + "' is " + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shape));
             return standIn(shape);
         }
-        DataType type = switch (info.dtype()) {
-            case F32 -> DataType.FLOAT32;
-            case F16 -> DataType.FLOAT16;
-            case BF16 -> DataType.BFLOAT16;
-            case F64 -> DataType.FLOAT64;
-            default -> null;
-        };
-        if (type == null) {
-            wrongType.add("'" + key + "' is " + info.dtype());
-            return standIn(shape);
+        NDArray view;
+        switch (info.dtype()) {
+            case F32 -> view = wrap(key, shape, DataType.FLOAT32);
+            case F16 -> view = wrap(key, shape, DataType.FLOAT16);
+            case F64 -> view = wrap(key, shape, DataType.FLOAT64);
+            // DJL 0.36 aborts the JVM when it wraps bfloat16 memory, so convert in Java (exact: a bfloat16 is the
+            // upper half of a float32)
+            case BF16 -> view = manager.create(FloatBuffer.wrap(file.floats(key)), new Shape(shape));
+            default -> {
+                wrongType.add("'" + key + "' is " + info.dtype());
+                return standIn(shape);
+            }
         }
+        if (view.getDataType() == DataType.FLOAT32 && view.getDevice().isGpu()) {
+            // on a GPU the array is already a copy that libtorch owns
+            return view;
+        }
+        try {
+            // on the CPU the view aliases the mapped file or a Java buffer: copy it into memory libtorch owns
+            return view.getDataType() == DataType.FLOAT32 ? view.duplicate() : view.toType(DataType.FLOAT32, true);
+        } finally {
+            view.close();
+        }
+    }
+
+    /** The tensor's bytes as an array of {@code type} over the mapped file (a copy on a GPU). */
+    private NDArray wrap(String key, long[] shape, DataType type) {
         ByteBuffer bytes = file.rawBytes(key);
         if (bytes.alignmentOffset(0, type.getNumOfBytes()) != 0) {
             // libtorch reads elements in place; give it a naturally aligned copy of an unaligned span
@@ -140,18 +158,7 @@ public final class WeightLoader implements AutoCloseable {
             aligned.put(bytes.duplicate()).flip();
             bytes = aligned;
         }
-        NDArray view = manager.create(bytes, new Shape(shape), type);
-        boolean keepView = type == DataType.FLOAT32 && view.getDevice().isGpu();
-        if (keepView) {
-            // on a GPU the array was already copied out of the mapping
-            return view;
-        }
-        try {
-            // on the CPU the view aliases the mapped file: copy it into memory libtorch owns
-            return type == DataType.FLOAT32 ? view.duplicate() : view.toType(DataType.FLOAT32, true);
-        } finally {
-            view.close();
-        }
+        return manager.create(bytes, new Shape(shape), type);
     }
 
     private NDArray standIn(long[] shape) {
