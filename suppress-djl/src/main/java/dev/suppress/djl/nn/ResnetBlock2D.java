@@ -44,14 +44,16 @@ public final class ResnetBlock2D {
      * @return {@code [batch, out, h, w]}
      */
     public NDArray forward(NDArray x, NDArray temb) {
-        NDArray hidden = conv1.forward(Activations.silu(norm1.forward(x)));
-        if (timeEmbProj != null) {
-            NDArray projected = timeEmbProj.forward(Activations.silu(temb));
-            hidden = hidden.add(projected.reshape(projected.getShape().get(0), outChannels, 1, 1));
-        }
-        hidden = conv2.forward(Activations.silu(norm2.forward(hidden)));
-        NDArray shortcut = convShortcut == null ? x : convShortcut.forward(x);
-        NDArray out = shortcut.add(hidden);
-        return outputScaleFactor == null ? out : out.div(outputScaleFactor);
+        return Intermediates.freedAfter(x, input -> {
+            NDArray hidden = conv1.forward(Activations.silu(norm1.forward(input)));
+            if (timeEmbProj != null) {
+                NDArray projected = timeEmbProj.forward(Activations.silu(temb));
+                hidden = hidden.add(projected.reshape(projected.getShape().get(0), outChannels, 1, 1));
+            }
+            hidden = conv2.forward(Activations.silu(norm2.forward(hidden)));
+            NDArray shortcut = convShortcut == null ? input : convShortcut.forward(input);
+            NDArray out = shortcut.add(hidden);
+            return outputScaleFactor == null ? out : out.div(outputScaleFactor);
+        });
     }
 }

@@ -1,6 +1,7 @@
 package dev.suppress.djl.unet;
 
 import ai.djl.ndarray.NDArray;
+import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.Linear;
 import dev.suppress.djl.weights.WeightLoader;
 
@@ -48,22 +49,25 @@ final class Attention {
      * @return {@code [batch, pixels, queryDim]}
      */
     NDArray forward(NDArray hidden, NDArray context, AttentionRecorder recorder) {
-        NDArray source = context == null ? hidden : context;
-        long batch = hidden.getShape().get(0);
-        long pixels = hidden.getShape().get(1);
-        long keys = source.getShape().get(1);
-        // the scale is applied to Q (pixels x head_dim values) rather than to the scores (pixels x keys), the same
-        // product up to float rounding at a fraction of the cost for self-attention
-        NDArray query = headToBatch(toQ.forward(hidden).mul(scale), batch, pixels);
-        NDArray key = headToBatch(toK.forward(source), batch, keys);
-        NDArray value = headToBatch(toV.forward(source), batch, keys);
-        NDArray probabilities = query.matMul(key.transpose(0, 2, 1)).softmax(-1);
-        if (recorder.wants(layerIndex)) {
-            recorder.record(layerIndex, probabilities);
-        }
-        NDArray out = probabilities.matMul(value)
-                .reshape(batch, heads, pixels, headDim).transpose(0, 2, 1, 3).reshape(batch, pixels, (long) heads * headDim);
-        return toOut.forward(out);
+        // the scores and probabilities are the largest arrays of a pass: free them when the layer returns
+        return Intermediates.freedAfter(hidden, input -> {
+            NDArray source = context == null ? input : context;
+            long batch = input.getShape().get(0);
+            long pixels = input.getShape().get(1);
+            long keys = source.getShape().get(1);
+            // the scale is applied to Q (pixels x head_dim values) rather than to the scores (pixels x keys), the
+            // same product up to float rounding at a fraction of the cost for self-attention
+            NDArray query = headToBatch(toQ.forward(input).mul(scale), batch, pixels);
+            NDArray key = headToBatch(toK.forward(source), batch, keys);
+            NDArray value = headToBatch(toV.forward(source), batch, keys);
+            NDArray probabilities = query.matMul(key.transpose(0, 2, 1)).softmax(-1);
+            if (recorder.wants(layerIndex)) {
+                recorder.record(layerIndex, probabilities);
+            }
+            NDArray out = probabilities.matMul(value).reshape(batch, heads, pixels, headDim).transpose(0, 2, 1, 3)
+                    .reshape(batch, pixels, (long) heads * headDim);
+            return toOut.forward(out);
+        });
     }
 
     /** diffusers {@code head_to_batch_dim}: {@code [b, n, heads*d]} to {@code [b*heads, n, d]}, batch-major. */

@@ -1,6 +1,7 @@
 package dev.suppress.djl.unet;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.AttentionKind;
 import dev.suppress.core.attention.AttentionLayerId;
@@ -11,7 +12,6 @@ import dev.suppress.core.attention.UNetPlace;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.Tensors;
 
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -42,6 +42,7 @@ final class AttentionRecorder {
     private final HeadAveraging headAveraging;
     private final boolean crossWanted;
     private final boolean selfWanted;
+    private final NDManager scope;
     private final Map<AttentionLayerId, Tensor> rawMaps = new LinkedHashMap<>();
     private NDArray crossSum;
     private NDArray selfSum;
@@ -51,7 +52,7 @@ final class AttentionRecorder {
 
     private AttentionRecorder(List<AttentionLayerInfo> layers, boolean[] aggregated, boolean[] raw,
                               boolean stopAfterLastNeeded, int batch, int resolution, HeadAveraging headAveraging,
-                              boolean crossWanted, boolean selfWanted) {
+                              boolean crossWanted, boolean selfWanted, NDManager scope) {
         this.layers = layers;
         this.aggregated = aggregated;
         this.raw = raw;
@@ -68,23 +69,25 @@ final class AttentionRecorder {
         this.headAveraging = headAveraging;
         this.crossWanted = crossWanted;
         this.selfWanted = selfWanted;
+        this.scope = scope;
     }
 
     /** A recorder that records nothing and never stops the pass. */
     static AttentionRecorder none(List<AttentionLayerInfo> layers) {
         return new AttentionRecorder(layers, new boolean[layers.size()], new boolean[layers.size()], false, 0, 0,
-                HeadAveraging.ALL_HEADS, false, false);
+                HeadAveraging.ALL_HEADS, false, false, null);
     }
 
     /**
      * @param latentSide          the side of the latent being evaluated (square)
      * @param stopAfterLastNeeded let the UNet stop after the last layer the capture needs
+     * @param scope               the call's manager, where the running sums live (layers free their own arrays)
      * @throws IllegalArgumentException when the capture names layers the UNet does not have, asks for maps of a kind
      *                                  at a resolution where the selected places have no layer, or asks for the
      *                                  first half of the heads of a one-head layer
      */
     static AttentionRecorder of(AttentionCapture capture, List<AttentionLayerInfo> layers, int latentSide,
-                                int batch, boolean stopAfterLastNeeded) {
+                                int batch, boolean stopAfterLastNeeded, NDManager scope) {
         boolean[] aggregated = new boolean[layers.size()];
         boolean[] raw = new boolean[layers.size()];
         Set<AttentionLayerId> unknown = new HashSet<>(capture.rawLayers());
@@ -107,7 +110,7 @@ final class AttentionRecorder {
         checkSomeLayer(capture, layers, aggregated, AttentionKind.CROSS, capture.crossPlaces(), latentSide);
         checkSomeLayer(capture, layers, aggregated, AttentionKind.SELF, capture.selfPlaces(), latentSide);
         return new AttentionRecorder(layers, aggregated, raw, stopAfterLastNeeded, batch, capture.resolution(),
-                capture.headAveraging(), crossWanted, selfWanted);
+                capture.headAveraging(), crossWanted, selfWanted, scope);
     }
 
     private static void checkSomeLayer(AttentionCapture capture, List<AttentionLayerInfo> layers,
@@ -160,9 +163,11 @@ final class AttentionRecorder {
             NDArray sum = selected.sum(new int[] {1});
             if (layer.id().kind() == AttentionKind.CROSS) {
                 crossSum = crossSum == null ? sum : crossSum.add(sum);
+                crossSum.attach(scope);
                 crossCount += used;
             } else {
                 selfSum = selfSum == null ? sum : selfSum.add(sum);
+                selfSum.attach(scope);
                 selfCount += used;
             }
         }
@@ -176,13 +181,13 @@ final class AttentionRecorder {
 
     /** The averaged cross maps {@code [batch, res, res, keys]}, in the graph; {@code null} when none were asked. */
     NDArray crossMaps() {
-        return crossWanted ? crossSum.div(Tensors.scalar(crossSum.getManager(), crossCount))
+        return crossWanted ? crossSum.div(Tensors.scalar(scope, crossCount))
                 .reshape(batch, resolution, resolution, -1) : null;
     }
 
     /** The averaged self maps {@code [batch, res, res, res*res]}, in the graph; {@code null} when none were asked. */
     NDArray selfMaps() {
-        return selfWanted ? selfSum.div(Tensors.scalar(selfSum.getManager(), selfCount))
+        return selfWanted ? selfSum.div(Tensors.scalar(scope, selfCount))
                 .reshape(batch, resolution, resolution, -1) : null;
     }
 
@@ -215,10 +220,5 @@ final class AttentionRecorder {
         Tensor crossTensor = cross == null ? Tensor.zeros(batch, resolution, resolution, 0) : Tensors.toTensor(cross);
         Tensor selfTensor = self == null ? Tensor.zeros(batch, resolution, resolution, 0) : Tensors.toTensor(self);
         return new AttentionMaps(crossTensor, selfTensor, new LinkedHashMap<>(rawMaps));
-    }
-
-    /** The raw layers recorded so far, in forward order. */
-    List<AttentionLayerId> rawLayersRecorded() {
-        return new ArrayList<>(rawMaps.keySet());
     }
 }

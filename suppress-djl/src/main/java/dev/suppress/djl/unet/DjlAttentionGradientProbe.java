@@ -67,7 +67,7 @@ public final class DjlAttentionGradientProbe implements AttentionGradientProbe {
                  GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
                 NDArray leaf = Tensors.toNDArray(scope, context);
                 leaf.setRequiresGradient(true);
-                AttentionRecorder recorder = denoiser.recorder(capture, latent, true);
+                AttentionRecorder recorder = denoiser.recorder(capture, latent, true, scope);
                 model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0), recorder);
                 NDArray cross = recorder.crossMaps();
                 NDArray self = recorder.selfMaps();

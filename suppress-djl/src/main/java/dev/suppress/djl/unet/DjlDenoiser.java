@@ -68,7 +68,7 @@ public final class DjlDenoiser implements DenoiserWithAttention {
         checkInputs(latents, contexts, capture);
         ensureOpen();
         try (NDManager scope = model.newScope()) {
-            AttentionRecorder recorder = recorder(capture, latents, false);
+            AttentionRecorder recorder = recorder(capture, latents, false, scope);
             NDArray noise = model.forward(Tensors.toNDArray(scope, latents), timestep,
                     Tensors.toNDArray(scope, contexts), recorder);
             AttentionMaps maps = capture == null ? null : recorder.toMaps(recorder.crossMaps(), recorder.selfMaps());
@@ -90,15 +90,16 @@ public final class DjlDenoiser implements DenoiserWithAttention {
         checkInputs(latents, contexts, capture);
         ensureOpen();
         try (NDManager scope = model.newScope()) {
-            AttentionRecorder recorder = recorder(capture, latents, true);
+            AttentionRecorder recorder = recorder(capture, latents, true, scope);
             model.forward(Tensors.toNDArray(scope, latents), timestep, Tensors.toNDArray(scope, contexts), recorder);
             return recorder.toMaps(recorder.crossMaps(), recorder.selfMaps());
         }
     }
 
-    AttentionRecorder recorder(AttentionCapture capture, Tensor latents, boolean stopEarly) {
+    AttentionRecorder recorder(AttentionCapture capture, Tensor latents, boolean stopEarly, NDManager scope) {
         return capture == null ? AttentionRecorder.none(model.attentionLayers())
-                : AttentionRecorder.of(capture, model.attentionLayers(), latents.dim(2), latents.dim(0), stopEarly);
+                : AttentionRecorder.of(capture, model.attentionLayers(), latents.dim(2), latents.dim(0), stopEarly,
+                scope);
     }
 
     void checkInputs(Tensor latents, Tensor contexts, AttentionCapture capture) {

@@ -3,6 +3,7 @@ package dev.suppress.djl.unet;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import dev.suppress.djl.nn.Activations;
+import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.Linear;
 import dev.suppress.djl.weights.WeightLoader;
 
@@ -24,8 +25,10 @@ final class FeedForward {
     }
 
     NDArray forward(NDArray hidden) {
-        NDArray projected = geluProj.forward(hidden);
-        NDList valueAndGate = projected.split(2, projected.getShape().dimension() - 1);
-        return out.forward(valueAndGate.get(0).mul(Activations.gelu(valueAndGate.get(1))));
+        return Intermediates.freedAfter(hidden, input -> {
+            NDArray projected = geluProj.forward(input);
+            NDList valueAndGate = projected.split(2, projected.getShape().dimension() - 1);
+            return out.forward(valueAndGate.get(0).mul(Activations.gelu(valueAndGate.get(1))));
+        });
     }
 }

@@ -5,6 +5,7 @@ import ai.djl.ndarray.types.Shape;
 import dev.suppress.core.attention.UNetPlace;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.GroupNorm;
+import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.Linear;
 import dev.suppress.djl.weights.WeightLoader;
 
@@ -60,6 +61,10 @@ final class Transformer2DModel {
      * @return {@code [batch, channels, h, w]}; unspecified once the recorder is done
      */
     NDArray forward(NDArray hidden, NDArray context, AttentionRecorder recorder) {
+        return Intermediates.freedAfter(hidden, input -> project(input, context, recorder));
+    }
+
+    private NDArray project(NDArray hidden, NDArray context, AttentionRecorder recorder) {
         Shape shape = hidden.getShape();
         long batch = shape.get(0);
         long height = shape.get(2);

@@ -7,6 +7,7 @@ import dev.suppress.core.attention.AttentionLayerInfo;
 import dev.suppress.djl.nn.Activations;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.GroupNorm;
+import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.Tensors;
 import dev.suppress.djl.nn.TorchRuntime;
 import dev.suppress.djl.weights.ConfigJson;
@@ -166,7 +167,8 @@ final class UNet2DConditionModel implements AutoCloseable {
                 return null;
             }
         }
-        x = midBlock.forward(x, temb, context, recorder);
+        // blocks free their inner activations when they return; down blocks keep theirs as skip connections
+        x = Intermediates.freedAfter(x, input -> midBlock.forward(input, temb, context, recorder));
         if (recorder.done()) {
             return null;
         }
@@ -181,7 +183,8 @@ final class UNet2DConditionModel implements AutoCloseable {
                 Shape next = residuals.get(residuals.size() - 1 - block.resnetCount()).getShape();
                 upsampleSize = new long[] {next.get(2), next.get(3)};
             }
-            x = block.forward(x, residuals, temb, context, recorder, upsampleSize);
+            long[] size = upsampleSize;
+            x = Intermediates.freedAfter(x, input -> block.forward(input, residuals, temb, context, recorder, size));
             if (recorder.done()) {
                 return null;
             }

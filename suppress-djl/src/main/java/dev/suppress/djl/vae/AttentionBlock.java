@@ -3,6 +3,7 @@ package dev.suppress.djl.vae;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import dev.suppress.djl.nn.GroupNorm;
+import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.Linear;
 import dev.suppress.djl.weights.WeightLoader;
 
@@ -47,6 +48,10 @@ final class AttentionBlock {
      * @return {@code [batch, channels, h, w]}
      */
     NDArray forward(NDArray x) {
+        return Intermediates.freedAfter(x, this::attend);
+    }
+
+    private NDArray attend(NDArray x) {
         Shape shape = x.getShape();
         long batch = shape.get(0);
         long channels = shape.get(1);

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import dev.suppress.djl.nn.Activations;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.GroupNorm;
+import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.ResnetBlock2D;
 import dev.suppress.djl.nn.Upsample2D;
 import dev.suppress.djl.weights.WeightLoader;
@@ -55,15 +56,18 @@ final class Decoder {
      * @return {@code [batch, outChannels, h*f, w*f]}
      */
     NDArray forward(NDArray latents) {
-        NDArray x = midBlock.forward(convIn.forward(latents));
+        // each block frees its inner activations when it returns (they reach 512x512x128 floats at the top)
+        NDArray x = Intermediates.freedAfter(latents, input -> midBlock.forward(convIn.forward(input)));
         for (int index = 0; index < upBlocks.size(); index++) {
-            for (ResnetBlock2D resnet : upBlocks.get(index)) {
-                x = resnet.forward(x, null);
-            }
-            if (upsamplers.get(index) != null) {
-                x = upsamplers.get(index).forward(x, null);
-            }
+            int level = index;
+            x = Intermediates.freedAfter(x, input -> {
+                NDArray hidden = input;
+                for (ResnetBlock2D resnet : upBlocks.get(level)) {
+                    hidden = resnet.forward(hidden, null);
+                }
+                return upsamplers.get(level) == null ? hidden : upsamplers.get(level).forward(hidden, null);
+            });
         }
-        return convOut.forward(Activations.silu(convNormOut.forward(x)));
+        return Intermediates.freedAfter(x, input -> convOut.forward(Activations.silu(convNormOut.forward(input))));
     }
 }

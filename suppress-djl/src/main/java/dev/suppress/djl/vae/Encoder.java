@@ -5,6 +5,7 @@ import dev.suppress.djl.nn.Activations;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.Downsample2D;
 import dev.suppress.djl.nn.GroupNorm;
+import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.ResnetBlock2D;
 import dev.suppress.djl.weights.WeightLoader;
 
@@ -60,16 +61,19 @@ final class Encoder {
      * @return the moments {@code [batch, 2 * latent, H/f, W/f]} (mean, then log-variance), before {@code quant_conv}
      */
     NDArray forward(NDArray image) {
+        // each block frees its inner activations when it returns
         NDArray x = convIn.forward(image);
         for (int level = 0; level < downBlocks.size(); level++) {
-            for (ResnetBlock2D resnet : downBlocks.get(level)) {
-                x = resnet.forward(x, null);
-            }
-            if (downsamplers.get(level) != null) {
-                x = downsamplers.get(level).forward(x);
-            }
+            int index = level;
+            x = Intermediates.freedAfter(x, input -> {
+                NDArray hidden = input;
+                for (ResnetBlock2D resnet : downBlocks.get(index)) {
+                    hidden = resnet.forward(hidden, null);
+                }
+                return downsamplers.get(index) == null ? hidden : downsamplers.get(index).forward(hidden);
+            });
         }
-        x = midBlock.forward(x);
-        return convOut.forward(Activations.silu(convNormOut.forward(x)));
+        return Intermediates.freedAfter(x,
+                input -> convOut.forward(Activations.silu(convNormOut.forward(midBlock.forward(input)))));
     }
 }
