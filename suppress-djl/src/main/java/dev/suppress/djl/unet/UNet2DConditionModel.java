@@ -172,24 +172,30 @@ final class UNet2DConditionModel implements AutoCloseable {
         if (recorder.done()) {
             return null;
         }
-        // diffusers: forward the skip's size to the upsampler when a side is not a multiple of 2^upsamplers
-        Shape spatial = sample.getShape();
-        long overall = 1L << upsamplers;
-        boolean forwardUpsampleSize = spatial.get(2) % overall != 0 || spatial.get(3) % overall != 0;
+        boolean forwardUpsampleSize = !isMultipleOfDownsampling(sample.getShape());
         for (int index = 0; index < upBlocks.size(); index++) {
             UNetUpBlock block = upBlocks.get(index);
-            long[] upsampleSize = null;
-            if (forwardUpsampleSize && index < upBlocks.size() - 1) {
-                Shape next = residuals.get(residuals.size() - 1 - block.resnetCount()).getShape();
-                upsampleSize = new long[] {next.get(2), next.get(3)};
-            }
-            long[] size = upsampleSize;
-            x = Intermediates.freedAfter(x, input -> block.forward(input, residuals, temb, context, recorder, size));
+            long[] upsampleSize = forwardUpsampleSize && index < upBlocks.size() - 1
+                    ? skipSize(residuals, block.resnetCount()) : null;
+            x = Intermediates.freedAfter(x,
+                    input -> block.forward(input, residuals, temb, context, recorder, upsampleSize));
             if (recorder.done()) {
                 return null;
             }
         }
         return convOut.forward(Activations.silu(convNormOut.forward(x)));
+    }
+
+    /** diffusers' {@code forward_upsample_size} test: both sides are multiples of {@code 2^upsamplers}. */
+    private boolean isMultipleOfDownsampling(Shape sample) {
+        long overall = 1L << upsamplers;
+        return sample.get(2) % overall == 0 && sample.get(3) % overall == 0;
+    }
+
+    /** The side of the skip connection that the next up block will meet, after this one takes its own. */
+    private static long[] skipSize(List<NDArray> residuals, int taken) {
+        Shape next = residuals.get(residuals.size() - 1 - taken).getShape();
+        return new long[] {next.get(2), next.get(3)};
     }
 
     /** Frees the weights. */

@@ -230,8 +230,8 @@ public final class ConfigJson {
         if (supported != null && node.toString().equals(supported)) {
             return;
         }
-        throw new ModelFormatException(file, "Unsupported " + field + " = " + node + ": this backend implements "
-                + (supported == null ? "only " + field + " = null" : field + " = " + supported)
+        throw new ModelFormatException(file, "Unsupported " + field + " = " + node + ": this backend implements only "
+                + field + " = " + (supported == null ? "null" : supported)
                 + " (the Stable Diffusion 1.x/2.x configuration)");
     }
 

@@ -70,11 +70,6 @@ public final class WeightLoader implements AutoCloseable {
         return file.path();
     }
 
-    /** The file as {@code part/name}, for messages. */
-    public String displayName() {
-        return displayName;
-    }
-
     /** True when some tensor key starts with {@code prefix}. */
     public boolean hasPrefix(String prefix) {
         for (String name : file.names()) {

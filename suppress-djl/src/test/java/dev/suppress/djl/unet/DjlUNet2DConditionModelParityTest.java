@@ -110,6 +110,41 @@ class DjlUNet2DConditionModelParityTest {
     }
 
     @Test
+    void allHeadsAveragingIsTheMeanOfTheRawProbabilitiesOverLayersAndHeads() {
+        Set<AttentionLayerId> all = new HashSet<>();
+        for (AttentionLayerInfo layer : denoiser.description().attentionLayers()) {
+            all.add(layer.id());
+        }
+        AttentionCapture capture = AttentionCapture.reference(16, HeadAveraging.ALL_HEADS).withRawLayers(all);
+        AttentionMaps maps = denoiser.denoise(latent, 501, context, capture).attention();
+        double[] cross = new double[16 * 16 * 77];
+        double[] self = new double[16 * 16 * 256];
+        int crossMaps = 0;
+        int selfMaps = 0;
+        for (AttentionLayerInfo layer : denoiser.description().attentionLayers()) {
+            if (!capture.aggregates(layer, 32)) {
+                continue;
+            }
+            Tensor raw = maps.raw().get(layer.id());
+            boolean isCross = layer.id().kind() == AttentionKind.CROSS;
+            double[] sum = isCross ? cross : self;
+            for (int i = 0; i < raw.size(); i++) {
+                sum[i % sum.length] += raw.get(i);
+            }
+            if (isCross) {
+                crossMaps += raw.dim(0);
+            } else {
+                selfMaps += raw.dim(0);
+            }
+        }
+        assertEquals(6, crossMaps, "three 16x16 cross layers (down_blocks.1, up_blocks.2 twice) of two heads");
+        TensorAssertions.assertClose("all-heads cross maps", mean(cross, crossMaps), maps.cross().toDoubleArray(),
+                AGGREGATED_MAPS);
+        TensorAssertions.assertClose("all-heads self maps", mean(self, selfMaps), maps.self().toDoubleArray(),
+                AGGREGATED_MAPS);
+    }
+
+    @Test
     void describesTheTwentyAttentionLayersInForwardOrder() {
         List<AttentionLayerInfo> layers = denoiser.description().attentionLayers();
         List<String> expected = List.of(
@@ -173,6 +208,14 @@ class DjlUNet2DConditionModelParityTest {
         AttentionMaps early = denoiser.attention(latent, 501, context, referenceCapture());
         TensorAssertions.assertClose("cross maps", full.cross(), early.cross(), SAME_COMPUTATION);
         TensorAssertions.assertClose("self maps", full.self(), early.self(), SAME_COMPUTATION);
+    }
+
+    private static double[] mean(double[] sum, int count) {
+        double[] out = new double[sum.length];
+        for (int i = 0; i < sum.length; i++) {
+            out[i] = sum[i] / count;
+        }
+        return out;
     }
 
     private static Tensor withBatch(Tensor maps) {

@@ -86,7 +86,7 @@ class UNet2DConditionConfigTest {
                 + "[false,true,false,false]: this backend implements only only_cross_attention = false (the Stable "
                 + "Diffusion 1.x/2.x configuration)",
         "\"resnet_time_scale_shift\": \"scale_shift\"|Unsupported resnet_time_scale_shift = \"scale_shift\": this "
-                + "backend implements resnet_time_scale_shift = \"default\" (the Stable Diffusion 1.x/2.x "
+                + "backend implements only resnet_time_scale_shift = \"default\" (the Stable Diffusion 1.x/2.x "
                 + "configuration)",
         "\"mid_block_type\": null|Unsupported mid_block_type = null (no mid block): expected UNetMidBlock2DCrossAttn",
         "\"cross_attention_dim\": [768, 768, 1024, 1024]|Unsupported cross_attention_dim [768, 768, 1024, 1024]: "
