@@ -2,6 +2,7 @@ package dev.suppress.djl.clip;
 
 import ai.djl.Device;
 import dev.suppress.core.io.SafetensorsFile;
+import dev.suppress.core.io.SafetensorsWriter;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;
 import dev.suppress.core.testing.TensorAssertions;
@@ -9,8 +10,15 @@ import dev.suppress.core.testing.TensorAssertions.Tolerance;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -48,6 +56,30 @@ class DjlClipTextModelParityTest {
         Tensor actual = encoder.encode(tokenIds);
         TensorAssertions.assertClose("last_hidden_state_" + prompt, golden.tensor("last_hidden_state_" + prompt),
                 actual, LAST_HIDDEN_STATE);
+    }
+
+    @Test
+    void acceptsTheSavedPositionIdsBufferOfOlderTransformers(@TempDir Path dir) throws IOException {
+        Path tiny = Fixtures.tinyModel().resolve("text_encoder");
+        Path folder = Files.createDirectories(dir.resolve("text_encoder"));
+        Files.copy(tiny.resolve("config.json"), folder.resolve("config.json"));
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        try (SafetensorsFile file = SafetensorsFile.open(tiny.resolve("model.safetensors"))) {
+            for (String name : file.names()) {
+                tensors.put(name, file.tensor(name));
+            }
+        }
+        float[] positions = new float[77];
+        for (int i = 0; i < positions.length; i++) {
+            positions[i] = i;
+        }
+        tensors.put("text_model.embeddings.position_ids", Tensor.of(positions, 1, 77));
+        SafetensorsWriter.write(folder.resolve("model.safetensors"), tensors);
+        int[] ids = new int[77];
+        ids[0] = 49406;
+        try (DjlTextEncoder withBuffer = DjlTextEncoder.open(folder, Device.cpu())) {
+            assertEquals(encoder.encode(ids), withBuffer.encode(ids));
+        }
     }
 
     @Test

@@ -2,6 +2,7 @@ package dev.suppress.djl.vae;
 
 import ai.djl.Device;
 import dev.suppress.core.io.SafetensorsFile;
+import dev.suppress.core.io.SafetensorsWriter;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;
 import dev.suppress.core.testing.TensorAssertions;
@@ -9,10 +10,15 @@ import dev.suppress.core.testing.TensorAssertions.Tolerance;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -61,6 +67,27 @@ class DjlAutoencoderKLParityTest {
         }
         TensorAssertions.assertClose("encode_mean", golden.tensor("encode_mean"),
                 Tensor.wrapOwned(unscaled, latents.shape()), ENCODED);
+    }
+
+    @Test
+    void readsCheckpointsThatUseTheLegacyAttentionNames(@TempDir Path dir) throws IOException {
+        Path tiny = Fixtures.tinyModel().resolve("vae");
+        Path folder = Files.createDirectories(dir.resolve("vae"));
+        Files.copy(tiny.resolve("config.json"), folder.resolve("config.json"));
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        try (SafetensorsFile file = SafetensorsFile.open(tiny.resolve("diffusion_pytorch_model.safetensors"))) {
+            for (String name : file.names()) {
+                // diffusers before 0.14 saved the mid-block attention as query/key/value/proj_attn
+                String legacy = name.replace(".to_q.", ".query.").replace(".to_k.", ".key.")
+                        .replace(".to_v.", ".value.").replace(".to_out.0.", ".proj_attn.");
+                tensors.put(legacy, file.tensor(name));
+            }
+        }
+        SafetensorsWriter.write(folder.resolve("diffusion_pytorch_model.safetensors"), tensors);
+        Tensor latent = golden.tensor("latent");
+        try (DjlLatentDecoder legacy = DjlLatentDecoder.open(folder, Device.cpu())) {
+            assertEquals(decoder.decode(latent), legacy.decode(latent));
+        }
     }
 
     @Test
