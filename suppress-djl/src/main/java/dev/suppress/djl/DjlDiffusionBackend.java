@@ -1,0 +1,180 @@
+package dev.suppress.djl;
+
+import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.backend.AttentionGradientProbe;
+import dev.suppress.core.backend.BackendOptions;
+import dev.suppress.core.backend.DenoiserWithAttention;
+import dev.suppress.core.backend.DiffusionBackend;
+import dev.suppress.core.backend.LatentDecoder;
+import dev.suppress.core.backend.LatentEncoder;
+import dev.suppress.core.backend.TextEncoder;
+import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.djl.clip.DjlTextEncoder;
+import dev.suppress.djl.nn.TorchRuntime;
+import dev.suppress.djl.unet.DjlAttentionGradientProbe;
+import dev.suppress.djl.unet.DjlDenoiser;
+import dev.suppress.djl.vae.DjlLatentDecoder;
+import dev.suppress.djl.vae.DjlLatentEncoder;
+import dev.suppress.djl.weights.ConfigJson;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * A Stable Diffusion 1.x/2.x model from an unchanged diffusers folder ({@code text_encoder/}, {@code unet/},
+ * {@code vae/}; {@code tokenizer/} and {@code scheduler/} are core's), computed with DJL's PyTorch engine, with
+ * an autograd {@link AttentionGradientProbe}.
+ *
+ * <p>Closing it closes every part even when one of them fails to close; the first failure is thrown with the
+ * others suppressed.
+ */
+public final class DjlDiffusionBackend implements DiffusionBackend {
+
+    /** The backend's name for {@link dev.suppress.core.backend.BackendProvider#name()}. */
+    public static final String NAME = "djl";
+
+    private final TextEncoder textEncoder;
+    private final DenoiserWithAttention denoiser;
+    private final LatentDecoder decoder;
+    private final LatentEncoder encoder;
+    private final AttentionGradientProbe gradientProbe;
+
+    /**
+     * Assembles a backend from parts it then owns.
+     *
+     * @param encoder       may be {@code null} (decoder-only VAE)
+     * @param gradientProbe may be {@code null}
+     */
+    DjlDiffusionBackend(TextEncoder textEncoder, DenoiserWithAttention denoiser, LatentDecoder decoder,
+                        LatentEncoder encoder, AttentionGradientProbe gradientProbe) {
+        this.textEncoder = Objects.requireNonNull(textEncoder, "textEncoder");
+        this.denoiser = Objects.requireNonNull(denoiser, "denoiser");
+        this.decoder = Objects.requireNonNull(decoder, "decoder");
+        this.encoder = encoder;
+        this.gradientProbe = gradientProbe;
+    }
+
+    /**
+     * Loads every part of the model in {@code options.modelFolder()} onto the requested device.
+     *
+     * @throws ModelFormatException  when the folder is not a supported diffusers Stable Diffusion model
+     * @throws IllegalStateException when libtorch cannot be loaded, or a GPU is requested, unavailable and the CPU
+     *                               fallback is off (see {@link TorchRuntime#toDjlDevice})
+     */
+    public static DjlDiffusionBackend open(BackendOptions options) {
+        Path folder = options.modelFolder();
+        if (!Files.isDirectory(folder)) {
+            throw new ModelFormatException(folder, "Model folder does not exist or is not a folder");
+        }
+        UNetDescription.PredictionType predictionType = predictionType(folder.resolve("scheduler"));
+        ai.djl.Device device = TorchRuntime.toDjlDevice(options.device(), options.allowCpuFallback());
+        List<AutoCloseable> opened = new ArrayList<>();
+        try {
+            DjlTextEncoder textEncoder = remember(opened, DjlTextEncoder.open(folder.resolve("text_encoder"), device));
+            DjlDenoiser denoiser = remember(opened, DjlDenoiser.open(folder.resolve("unet"), device, predictionType));
+            Path vae = folder.resolve("vae");
+            DjlLatentDecoder decoder = remember(opened, DjlLatentDecoder.open(vae, device));
+            DjlLatentEncoder encoder = DjlLatentEncoder.isPresent(vae)
+                    ? remember(opened, DjlLatentEncoder.open(vae, device)) : null;
+            return new DjlDiffusionBackend(textEncoder, denoiser, decoder, encoder,
+                    new DjlAttentionGradientProbe(denoiser));
+        } catch (RuntimeException | Error e) {
+            for (AutoCloseable part : opened) {
+                try {
+                    part.close();
+                } catch (Exception suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+            }
+            throw e;
+        }
+    }
+
+    private static <T extends AutoCloseable> T remember(List<AutoCloseable> opened, T part) {
+        opened.add(part);
+        return part;
+    }
+
+    /** {@code prediction_type} of {@code scheduler/scheduler_config.json}; epsilon when the file is absent. */
+    private static UNetDescription.PredictionType predictionType(Path schedulerFolder) {
+        Path file = schedulerFolder.resolve("scheduler_config.json");
+        if (!Files.isRegularFile(file)) {
+            return UNetDescription.PredictionType.EPSILON;
+        }
+        ConfigJson config = ConfigJson.read(schedulerFolder, "scheduler_config.json");
+        String type = config.stringValue("prediction_type", "epsilon");
+        return switch (type) {
+            case "epsilon" -> UNetDescription.PredictionType.EPSILON;
+            case "v_prediction" -> UNetDescription.PredictionType.V_PREDICTION;
+            default -> throw config.error("Unsupported prediction_type '" + type
+                    + "': expected epsilon or v_prediction");
+        };
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public TextEncoder textEncoder() {
+        return textEncoder;
+    }
+
+    @Override
+    public DenoiserWithAttention denoiser() {
+        return denoiser;
+    }
+
+    @Override
+    public LatentDecoder decoder() {
+        return decoder;
+    }
+
+    @Override
+    public Optional<LatentEncoder> encoder() {
+        return Optional.ofNullable(encoder);
+    }
+
+    @Override
+    public Optional<AttentionGradientProbe> gradientProbe() {
+        return Optional.ofNullable(gradientProbe);
+    }
+
+    /**
+     * Closes the text encoder, the denoiser, the decoder and the encoder, each even when an earlier one throws.
+     *
+     * @throws RuntimeException the first failure, with the later ones suppressed
+     */
+    @Override
+    public void close() {
+        RuntimeException failure = null;
+        for (AutoCloseable part : new AutoCloseable[] {textEncoder, denoiser, decoder, encoder}) {
+            if (part == null) {
+                continue;
+            }
+            try {
+                part.close();
+            } catch (Exception e) {
+                if (failure == null) {
+                    failure = e instanceof RuntimeException runtime ? runtime
+                            : new IllegalStateException("Closing " + part + " failed", e);
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "DjlDiffusionBackend[" + denoiser + "]";
+    }
+}

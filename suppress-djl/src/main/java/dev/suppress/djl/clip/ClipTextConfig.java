@@ -1,0 +1,54 @@
+package dev.suppress.djl.clip;
+
+import dev.suppress.djl.weights.ConfigJson;
+
+/**
+ * The fields of {@code text_encoder/config.json} that shape transformers' {@code CLIPTextModel}, with the
+ * {@code CLIPTextConfig} defaults for absent ones.
+ *
+ * @param vocabSize             token embedding rows (49408)
+ * @param hiddenSize            embedding width M (768 for SD 1.x, 1024 for SD 2.x)
+ * @param intermediateSize      MLP width
+ * @param numHiddenLayers       encoder layers
+ * @param numAttentionHeads     heads per layer
+ * @param maxPositionEmbeddings positions (77)
+ * @param layerNormEps          layer norm epsilon
+ * @param hiddenAct             the MLP activation
+ */
+record ClipTextConfig(int vocabSize, int hiddenSize, int intermediateSize, int numHiddenLayers,
+                      int numAttentionHeads, int maxPositionEmbeddings, double layerNormEps,
+                      HiddenAct hiddenAct) {
+
+    /** The activations SD text encoders use: {@code quick_gelu} (OpenAI CLIP, SD 1.x), {@code gelu} (OpenCLIP, SD 2.x). */
+    enum HiddenAct {
+        QUICK_GELU, GELU
+    }
+
+    static ClipTextConfig read(ConfigJson json) {
+        int hiddenSize = json.intValue("hidden_size", 512);
+        int heads = json.intValue("num_attention_heads", 8);
+        String act = json.stringValue("hidden_act", "quick_gelu");
+        HiddenAct hiddenAct = switch (act) {
+            case "quick_gelu" -> HiddenAct.QUICK_GELU;
+            case "gelu" -> HiddenAct.GELU;
+            default -> throw json.error("Unsupported hidden_act '" + act + "': expected quick_gelu (SD 1.x) or gelu "
+                    + "(SD 2.x)");
+        };
+        if (heads < 1 || hiddenSize % heads != 0) {
+            throw json.error("hidden_size " + hiddenSize + " is not a multiple of num_attention_heads " + heads);
+        }
+        ClipTextConfig config = new ClipTextConfig(json.intValue("vocab_size", 49408), hiddenSize,
+                json.intValue("intermediate_size", 2048), json.intValue("num_hidden_layers", 12), heads,
+                json.intValue("max_position_embeddings", 77), json.doubleValue("layer_norm_eps", 1e-5), hiddenAct);
+        if (config.vocabSize < 1 || config.intermediateSize < 1 || config.numHiddenLayers < 1
+                || config.maxPositionEmbeddings < 1) {
+            throw json.error("Invalid CLIP text configuration " + config);
+        }
+        return config;
+    }
+
+    /** Width of one head. */
+    int headDim() {
+        return hiddenSize / numAttentionHeads;
+    }
+}

@@ -1,0 +1,130 @@
+package dev.suppress.djl.clip;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import dev.suppress.djl.nn.LayerNorm;
+import dev.suppress.djl.nn.TorchRuntime;
+import dev.suppress.djl.weights.ConfigJson;
+import dev.suppress.djl.weights.WeightFiles;
+import dev.suppress.djl.weights.WeightLoader;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * transformers {@code CLIPTextModel} (modeling_clip.py) as Stable Diffusion uses it: token plus position
+ * embeddings, causal-masked pre-LN encoder layers, the final layer norm; {@code last_hidden_state} is the output.
+ * The pooled output is not computed.
+ *
+ * <p>Owns the NDManager that holds its weights; not thread-safe for {@link #close()} racing with a forward pass.
+ */
+final class ClipTextModel implements AutoCloseable {
+
+    private static final String PREFIX = "text_model.";
+
+    private final ClipTextConfig config;
+    private final NDManager weights;
+    private final Path weightsFile;
+    private final NDArray tokenEmbedding;
+    private final NDArray positionEmbedding;
+    private final NDArray causalMask;
+    private final List<ClipEncoderLayer> layers = new ArrayList<>();
+    private final LayerNorm finalLayerNorm;
+
+    private ClipTextModel(ClipTextConfig config, WeightLoader loader, NDManager weights) {
+        this.config = config;
+        this.weights = weights;
+        this.weightsFile = loader.file();
+        int width = config.hiddenSize();
+        this.tokenEmbedding = loader.load(PREFIX + "embeddings.token_embedding.weight", config.vocabSize(), width);
+        this.positionEmbedding = loader.load(PREFIX + "embeddings.position_embedding.weight",
+                config.maxPositionEmbeddings(), width);
+        // a non-persistent buffer (arange) in recent transformers, saved by older ones: positions are generated here
+        loader.ignoreIfPresent(PREFIX + "embeddings.position_ids");
+        for (int i = 0; i < config.numHiddenLayers(); i++) {
+            layers.add(new ClipEncoderLayer(loader, PREFIX + "encoder.layers." + i, config));
+        }
+        this.finalLayerNorm = new LayerNorm(loader, PREFIX + "final_layer_norm", width, config.layerNormEps());
+        this.causalMask = weights.create(causalMask(config.maxPositionEmbeddings()),
+                new ai.djl.ndarray.types.Shape(config.maxPositionEmbeddings(), config.maxPositionEmbeddings()));
+    }
+
+    /**
+     * transformers {@code _make_causal_mask}: {@code torch.finfo(float32).min} above the diagonal, so that a token
+     * attends only to itself and earlier tokens.
+     */
+    private static float[] causalMask(int length) {
+        float[] mask = new float[length * length];
+        for (int row = 0; row < length; row++) {
+            for (int column = row + 1; column < length; column++) {
+                mask[row * length + column] = -Float.MAX_VALUE;
+            }
+        }
+        return mask;
+    }
+
+    /**
+     * Loads {@code folder/config.json} and the folder's safetensors weights onto {@code device}.
+     *
+     * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not describe a
+     *                                               supported CLIP text model
+     */
+    static ClipTextModel load(Path folder, ai.djl.Device device) {
+        ClipTextConfig config = ClipTextConfig.read(ConfigJson.read(folder));
+        Path file = WeightFiles.find(folder);
+        NDManager weights = TorchRuntime.newManager(device);
+        try (WeightLoader loader = WeightLoader.open(file, weights)) {
+            ClipTextModel model = new ClipTextModel(config, loader, weights);
+            loader.finish("CLIPTextModel that " + folder.getFileName() + "/config.json describes", List.of());
+            // STYLE.md §4: any later attachment to the weights manager is a leak, make it throw
+            weights.cap();
+            return model;
+        } catch (RuntimeException | Error e) {
+            weights.close();
+            throw e;
+        }
+    }
+
+    ClipTextConfig config() {
+        return config;
+    }
+
+    Path weightsFile() {
+        return weightsFile;
+    }
+
+    /** A manager for one call's intermediates, on the weights' device; the caller closes it. */
+    NDManager newScope() {
+        return weights.newSubManager();
+    }
+
+    /**
+     * @param tokenIds {@code [seq]} int64 ids, {@code seq <= maxPositionEmbeddings}, in the scope's manager
+     * @return {@code last_hidden_state} {@code [1, seq, hidden]}
+     */
+    NDArray forward(NDArray tokenIds) {
+        NDManager scope = tokenIds.getManager();
+        long seq = tokenIds.getShape().get(0);
+        // index the weights with the scope as the result's manager, so nothing attaches to the weights
+        NDArray tokens = tokenEmbedding.get(scope, new NDIndex("{}", tokenIds));
+        NDArray positions = positionEmbedding.get(scope, new NDIndex("0:{}", seq));
+        NDArray mask = causalMask.get(scope, new NDIndex("0:{}, 0:{}", seq, seq));
+        NDArray hidden = tokens.add(positions).expandDims(0);
+        for (ClipEncoderLayer layer : layers) {
+            hidden = layer.forward(hidden, mask);
+        }
+        return finalLayerNorm.forward(hidden);
+    }
+
+    /** Frees the weights. */
+    @Override
+    public void close() {
+        weights.close();
+    }
+
+    boolean isOpen() {
+        return weights.isOpen();
+    }
+}

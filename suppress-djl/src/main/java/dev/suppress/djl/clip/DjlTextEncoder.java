@@ -1,0 +1,95 @@
+package dev.suppress.djl.clip;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.suppress.core.backend.TextEncoder;
+import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.nn.Tensors;
+
+import java.nio.file.Path;
+
+/**
+ * The CLIP text encoder of a diffusers folder ({@code text_encoder/}) on DJL: token ids to
+ * {@code last_hidden_state}.
+ *
+ * <p>Each call runs in its own NDManager, closed before it returns. Safe for concurrent {@link #encode} calls.
+ */
+public final class DjlTextEncoder implements TextEncoder {
+
+    private final ClipTextModel model;
+
+    private DjlTextEncoder(ClipTextModel model) {
+        this.model = model;
+    }
+
+    /**
+     * Loads {@code textEncoderFolder/config.json} and its safetensors weights ({@code model.safetensors} or a
+     * standard alternative, see {@link dev.suppress.djl.weights.WeightFiles}).
+     *
+     * @param device where to compute, from {@link dev.suppress.djl.nn.TorchRuntime#toDjlDevice}
+     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported CLIP text model
+     */
+    public static DjlTextEncoder open(Path textEncoderFolder, ai.djl.Device device) {
+        return new DjlTextEncoder(ClipTextModel.load(textEncoderFolder, device));
+    }
+
+    /**
+     * @param tokenIds {@link #maxLength()} ids in {@code [0, vocab)}; not modified
+     * @return {@code [maxLength, hiddenSize]}
+     * @throws IllegalArgumentException when the length or an id is out of range
+     * @throws IllegalStateException    after {@link #close()}
+     */
+    @Override
+    public Tensor encode(int[] tokenIds) {
+        int length = maxLength();
+        if (tokenIds.length != length) {
+            throw new IllegalArgumentException("Expected " + length + " token ids (padded), got " + tokenIds.length);
+        }
+        long[] ids = new long[length];
+        int vocab = model.config().vocabSize();
+        for (int i = 0; i < length; i++) {
+            if (tokenIds[i] < 0 || tokenIds[i] >= vocab) {
+                throw new IllegalArgumentException("Token id " + tokenIds[i] + " at position " + i
+                        + " is outside the vocabulary [0, " + vocab + ")");
+            }
+            ids[i] = tokenIds[i];
+        }
+        ensureOpen();
+        try (NDManager scope = model.newScope()) {
+            NDArray hidden = model.forward(scope.create(ids));
+            return Tensors.toTensor(hidden.reshape(length, hiddenSize()));
+        }
+    }
+
+    @Override
+    public int hiddenSize() {
+        return model.config().hiddenSize();
+    }
+
+    /** The number of positions, {@code max_position_embeddings} (77). */
+    @Override
+    public int maxLength() {
+        return model.config().maxPositionEmbeddings();
+    }
+
+    /** The weights file that was loaded. */
+    public Path weightsFile() {
+        return model.weightsFile();
+    }
+
+    private void ensureOpen() {
+        if (!model.isOpen()) {
+            throw new IllegalStateException("DjlTextEncoder is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        model.close();
+    }
+
+    @Override
+    public String toString() {
+        return "DjlTextEncoder[" + model.weightsFile() + "]";
+    }
+}

@@ -1,0 +1,52 @@
+package dev.suppress.djl.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.suppress.djl.weights.WeightLoader;
+
+/**
+ * {@code torch.nn.GroupNorm} with affine parameters, on {@code [batch, channels, h, w]}.
+ *
+ * <p>DJL has no group norm, so this normalises the {@code [batch, groups, channels/groups * h * w]} view with
+ * libtorch's layer norm (which computes the same per-group mean and biased variance) and then applies the
+ * per-channel scale and shift, kept as {@code [channels, 1, 1]} from load time so that they broadcast.
+ */
+public final class GroupNorm {
+
+    private final int groups;
+    private final float eps;
+    private final NDArray gamma;
+    private final NDArray beta;
+
+    /**
+     * @param prefix the module key; loads {@code prefix.weight} and {@code prefix.bias}, both {@code [channels]}
+     * @throws IllegalArgumentException when {@code channels} is not a multiple of {@code groups}
+     */
+    public GroupNorm(WeightLoader loader, String prefix, int groups, int channels, double eps) {
+        if (groups < 1 || channels % groups != 0) {
+            throw new IllegalArgumentException("GroupNorm '" + prefix + "': " + channels
+                    + " channels cannot be split into " + groups + " groups");
+        }
+        this.groups = groups;
+        this.eps = (float) eps;
+        this.gamma = loader.load(prefix + ".weight", channels).reshape(channels, 1, 1);
+        this.beta = loader.load(prefix + ".bias", channels).reshape(channels, 1, 1);
+    }
+
+    /**
+     * @param x {@code [batch, channels, h, w]}; not modified
+     * @return the normalised array, same shape, in {@code x}'s manager
+     */
+    public NDArray forward(NDArray x) {
+        Shape shape = x.getShape();
+        long batch = shape.get(0);
+        long perGroup = shape.size() / (batch * groups);
+        NDManager manager = x.getManager();
+        Shape normalized = new Shape(perGroup);
+        NDArray grouped = x.reshape(batch, groups, perGroup);
+        NDArray out = ai.djl.nn.norm.LayerNorm.layerNorm(grouped, normalized, manager.ones(normalized),
+                manager.zeros(normalized), eps).singletonOrThrow();
+        return out.reshape(shape).mul(gamma).add(beta);
+    }
+}

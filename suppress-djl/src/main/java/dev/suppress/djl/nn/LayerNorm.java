@@ -1,0 +1,30 @@
+package dev.suppress.djl.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+import dev.suppress.djl.weights.WeightLoader;
+
+/** {@code torch.nn.LayerNorm} over the last axis, with affine parameters. */
+public final class LayerNorm {
+
+    private final Shape normalized;
+    private final float eps;
+    private final NDArray gamma;
+    private final NDArray beta;
+
+    /** @param prefix the module key; loads {@code prefix.weight} and {@code prefix.bias}, both {@code [dim]} */
+    public LayerNorm(WeightLoader loader, String prefix, int dim, double eps) {
+        this.normalized = new Shape(dim);
+        this.eps = (float) eps;
+        this.gamma = loader.load(prefix + ".weight", dim);
+        this.beta = loader.load(prefix + ".bias", dim);
+    }
+
+    /**
+     * @param x {@code [..., dim]}; not modified
+     * @return the normalised array, same shape, in {@code x}'s manager
+     */
+    public NDArray forward(NDArray x) {
+        return ai.djl.nn.norm.LayerNorm.layerNorm(x, normalized, gamma, beta, eps).singletonOrThrow();
+    }
+}

@@ -1,0 +1,224 @@
+package dev.suppress.djl.unet;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.suppress.core.attention.AttentionCapture;
+import dev.suppress.core.attention.AttentionKind;
+import dev.suppress.core.attention.AttentionLayerId;
+import dev.suppress.core.attention.AttentionLayerInfo;
+import dev.suppress.core.attention.AttentionMaps;
+import dev.suppress.core.attention.HeadAveraging;
+import dev.suppress.core.attention.UNetPlace;
+import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.nn.Tensors;
+
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * The attention capture of one UNet evaluation: sums the probabilities of the layers an {@link AttentionCapture}
+ * aggregates in the graph (so the probe can differentiate through them), copies out the raw layers, and tells the
+ * UNet when it may stop because no later layer is needed.
+ *
+ * <p>Mirrors the reference's {@code aggregate_attention}: the mean over all (layer, head) pairs of the selected
+ * layers; with {@link HeadAveraging#FIRST_HALF_OF_HEADS} only heads {@code 0 .. heads/2-1} of each batch element
+ * enter it (ALGORITHM.md §4, quirk of the reference; {@link HeadAveraging#ALL_HEADS} turns it off).
+ *
+ * <p>One instance per call; not thread-safe.
+ */
+final class AttentionRecorder {
+
+    private final List<AttentionLayerInfo> layers;
+    private final boolean[] aggregated;
+    private final boolean[] raw;
+    private final int lastNeeded;
+    private final boolean stopAfterLastNeeded;
+    private final int batch;
+    private final int resolution;
+    private final HeadAveraging headAveraging;
+    private final boolean crossWanted;
+    private final boolean selfWanted;
+    private final NDManager scope;
+    private final Map<AttentionLayerId, Tensor> rawMaps = new LinkedHashMap<>();
+    private NDArray crossSum;
+    private NDArray selfSum;
+    private long crossCount;
+    private long selfCount;
+    private boolean done;
+
+    private AttentionRecorder(List<AttentionLayerInfo> layers, boolean[] aggregated, boolean[] raw,
+                              boolean stopAfterLastNeeded, int batch, int resolution, HeadAveraging headAveraging,
+                              boolean crossWanted, boolean selfWanted, NDManager scope) {
+        this.layers = layers;
+        this.aggregated = aggregated;
+        this.raw = raw;
+        int last = -1;
+        for (int i = 0; i < layers.size(); i++) {
+            if (aggregated[i] || raw[i]) {
+                last = i;
+            }
+        }
+        this.lastNeeded = last;
+        this.stopAfterLastNeeded = stopAfterLastNeeded;
+        this.batch = batch;
+        this.resolution = resolution;
+        this.headAveraging = headAveraging;
+        this.crossWanted = crossWanted;
+        this.selfWanted = selfWanted;
+        this.scope = scope;
+    }
+
+    /** A recorder that records nothing and never stops the pass. */
+    static AttentionRecorder none(List<AttentionLayerInfo> layers) {
+        return new AttentionRecorder(layers, new boolean[layers.size()], new boolean[layers.size()], false, 0, 0,
+                HeadAveraging.ALL_HEADS, false, false, null);
+    }
+
+    /**
+     * @param latentSide          the side of the latent being evaluated (square)
+     * @param stopAfterLastNeeded let the UNet stop after the last layer the capture needs
+     * @param scope               the call's manager, where the running sums live (layers free their own arrays)
+     * @throws IllegalArgumentException when the capture names layers the UNet does not have, asks for maps of a kind
+     *                                  at a resolution where the selected places have no layer, or asks for the
+     *                                  first half of the heads of a one-head layer
+     */
+    static AttentionRecorder of(AttentionCapture capture, List<AttentionLayerInfo> layers, int latentSide,
+                                int batch, boolean stopAfterLastNeeded, NDManager scope) {
+        boolean[] aggregated = new boolean[layers.size()];
+        boolean[] raw = new boolean[layers.size()];
+        Set<AttentionLayerId> unknown = new HashSet<>(capture.rawLayers());
+        for (int i = 0; i < layers.size(); i++) {
+            AttentionLayerInfo layer = layers.get(i);
+            aggregated[i] = capture.aggregates(layer, latentSide);
+            raw[i] = capture.rawLayers().contains(layer.id());
+            unknown.remove(layer.id());
+            if (aggregated[i] && capture.headAveraging() == HeadAveraging.FIRST_HALF_OF_HEADS && layer.heads() < 2) {
+                throw new IllegalArgumentException("FIRST_HALF_OF_HEADS needs at least two heads, but layer "
+                        + layer.id() + " (" + layer.modulePath() + ") has " + layer.heads());
+            }
+        }
+        if (!unknown.isEmpty()) {
+            throw new IllegalArgumentException("AttentionCapture asks for raw maps of " + unknown
+                    + ", which this UNet does not have");
+        }
+        boolean crossWanted = !capture.crossPlaces().isEmpty();
+        boolean selfWanted = !capture.selfPlaces().isEmpty();
+        checkSomeLayer(capture, layers, aggregated, AttentionKind.CROSS, capture.crossPlaces(), latentSide);
+        checkSomeLayer(capture, layers, aggregated, AttentionKind.SELF, capture.selfPlaces(), latentSide);
+        return new AttentionRecorder(layers, aggregated, raw, stopAfterLastNeeded, batch, capture.resolution(),
+                capture.headAveraging(), crossWanted, selfWanted, scope);
+    }
+
+    private static void checkSomeLayer(AttentionCapture capture, List<AttentionLayerInfo> layers,
+                                       boolean[] aggregated, AttentionKind kind, Set<UNetPlace> places,
+                                       int latentSide) {
+        if (places.isEmpty()) {
+            return;
+        }
+        Set<Integer> available = new TreeSet<>();
+        for (int i = 0; i < layers.size(); i++) {
+            AttentionLayerInfo layer = layers.get(i);
+            if (layer.id().kind() == kind) {
+                if (aggregated[i]) {
+                    return;
+                }
+                if (places.contains(layer.id().place())) {
+                    available.add(layer.resolution(latentSide));
+                }
+            }
+        }
+        throw new IllegalArgumentException("AttentionCapture asks for " + kind.name().toLowerCase(java.util.Locale.ROOT)
+                + "-attention maps at resolution " + capture.resolution() + " from " + places + ", but for a latent "
+                + latentSide + " pixels wide those layers have resolutions " + available);
+    }
+
+    /** True when the capture needs the probabilities of layer {@code index}. */
+    boolean wants(int index) {
+        return !done && (aggregated[index] || raw[index]);
+    }
+
+    /** True once every layer the capture needs is recorded and the pass may stop. */
+    boolean done() {
+        return done;
+    }
+
+    /**
+     * Takes the softmax probabilities of layer {@code index}.
+     *
+     * @param probabilities {@code [batch*heads, pixels, keys]}, batch-major; not modified
+     */
+    void record(int index, NDArray probabilities) {
+        AttentionLayerInfo layer = layers.get(index);
+        if (aggregated[index]) {
+            long heads = layer.heads();
+            long pixels = probabilities.getShape().get(1);
+            long keys = probabilities.getShape().get(2);
+            NDArray perHead = probabilities.reshape(batch, heads, pixels, keys);
+            long used = headAveraging == HeadAveraging.FIRST_HALF_OF_HEADS ? heads / 2 : heads;
+            NDArray selected = used == heads ? perHead : perHead.get(":, 0:{}", used);
+            NDArray sum = selected.sum(new int[] {1});
+            if (layer.id().kind() == AttentionKind.CROSS) {
+                crossSum = crossSum == null ? sum : crossSum.add(sum);
+                crossSum.attach(scope);
+                crossCount += used;
+            } else {
+                selfSum = selfSum == null ? sum : selfSum.add(sum);
+                selfSum.attach(scope);
+                selfCount += used;
+            }
+        }
+        if (raw[index]) {
+            rawMaps.put(layer.id(), Tensors.toTensor(probabilities));
+        }
+        if (stopAfterLastNeeded && index == lastNeeded) {
+            done = true;
+        }
+    }
+
+    /** The averaged cross maps {@code [batch, res, res, keys]}, in the graph; {@code null} when none were asked. */
+    NDArray crossMaps() {
+        return crossWanted ? crossSum.div(Tensors.scalar(scope, crossCount))
+                .reshape(batch, resolution, resolution, -1) : null;
+    }
+
+    /** The averaged self maps {@code [batch, res, res, res*res]}, in the graph; {@code null} when none were asked. */
+    NDArray selfMaps() {
+        return selfWanted ? selfSum.div(Tensors.scalar(scope, selfCount))
+                .reshape(batch, resolution, resolution, -1) : null;
+    }
+
+    /**
+     * True when the recorded maps can depend on the context: some recorded layer runs at or after the first
+     * cross-attention layer of the pass.
+     */
+    boolean dependsOnContext() {
+        int firstCross = -1;
+        for (int i = 0; i < layers.size() && firstCross < 0; i++) {
+            if (layers.get(i).id().kind() == AttentionKind.CROSS) {
+                firstCross = i;
+            }
+        }
+        for (int i = Math.max(firstCross, 0); firstCross >= 0 && i < layers.size(); i++) {
+            if (aggregated[i]) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Copies the maps out. A kind whose place set is empty gets an empty tensor {@code [batch, res, res, 0]}.
+     *
+     * @param cross {@link #crossMaps()}, or a value computed from it
+     * @param self  {@link #selfMaps()}, or a value computed from it
+     */
+    AttentionMaps toMaps(NDArray cross, NDArray self) {
+        Tensor crossTensor = cross == null ? Tensor.zeros(batch, resolution, resolution, 0) : Tensors.toTensor(cross);
+        Tensor selfTensor = self == null ? Tensor.zeros(batch, resolution, resolution, 0) : Tensors.toTensor(self);
+        return new AttentionMaps(crossTensor, selfTensor, new LinkedHashMap<>(rawMaps));
+    }
+}

@@ -1,0 +1,111 @@
+package dev.suppress.djl.unet;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.training.GradientCollector;
+import dev.suppress.core.attention.AttentionCapture;
+import dev.suppress.core.attention.AttentionMaps;
+import dev.suppress.core.backend.AttentionGradientProbe;
+import dev.suppress.core.backend.AttentionObjective;
+import dev.suppress.core.backend.ObjectiveGradient;
+import dev.suppress.core.backend.ProbeResult;
+import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.nn.Tensors;
+import dev.suppress.djl.nn.TorchRuntime;
+
+import java.util.Arrays;
+
+/**
+ * The autograd probe of DESIGN.md on a {@link DjlDenoiser}'s UNet: the conditional pass with the context requiring
+ * gradient, stopped after the last layer whose maps the capture aggregates; the aggregated maps go to core's
+ * objective, and the vector-Jacobian product {@code dL/dcontext = J^T dL/dmaps} comes from one backward pass of
+ * {@code sum(cross * dL/dcross) + sum(self * dL/dself)}.
+ *
+ * <p>Each call opens its own {@link GradientCollector} on a fresh context array, so gradients never accumulate,
+ * and frees the graph and every intermediate with its NDManager before returning. DJL allows one collector per
+ * process, so probes are serialised on a process-wide lock.
+ *
+ * <p>A vector-Jacobian product of the noise prediction (what null-text inversion needs) is the same pattern:
+ * run {@code UNet2DConditionModel.forward} to the end with a recorder that records nothing, and back-propagate
+ * {@code sum(noise * upstream)}.
+ */
+public final class DjlAttentionGradientProbe implements AttentionGradientProbe {
+
+    /** DJL's PyTorch gradient collector is process-wide: a second one open at the same time throws. */
+    private static final Object COLLECTOR_LOCK = new Object();
+
+    private final DjlDenoiser denoiser;
+
+    /** A probe on the denoiser's UNet; it is usable as long as the denoiser is open. */
+    public DjlAttentionGradientProbe(DjlDenoiser denoiser) {
+        this.denoiser = denoiser;
+    }
+
+    /**
+     * @param latent  {@code [1, inChannels, h, h]}; not modified
+     * @param context {@code [keys, M]}; not modified
+     * @throws IllegalArgumentException when the shapes do not fit, the capture does not fit the UNet, or the
+     *                                  objective's gradients do not have the shapes of the maps
+     * @throws IllegalStateException    after the denoiser is closed
+     */
+    @Override
+    public ProbeResult probe(Tensor latent, int timestep, Tensor context, AttentionCapture capture,
+                             AttentionObjective objective) {
+        if (capture == null || objective == null) {
+            throw new IllegalArgumentException("probe() needs a capture and an objective");
+        }
+        if (latent.rank() != 4 || latent.dim(0) != 1 || context.rank() != 2) {
+            throw new IllegalArgumentException("Expected latent [1, c, h, w] and context [keys, M], got "
+                    + Arrays.toString(latent.shape()) + " and " + Arrays.toString(context.shape()));
+        }
+        Tensor contexts = context.reshape(1, context.dim(0), context.dim(1));
+        denoiser.checkInputs(latent, contexts, capture);
+        denoiser.ensureOpen();
+        UNet2DConditionModel model = denoiser.model();
+        synchronized (COLLECTOR_LOCK) {
+            try (NDManager scope = model.newScope();
+                 GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
+                NDArray leaf = Tensors.toNDArray(scope, context);
+                leaf.setRequiresGradient(true);
+                AttentionRecorder recorder = denoiser.recorder(capture, latent, true, scope);
+                model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0), recorder);
+                NDArray cross = recorder.crossMaps();
+                NDArray self = recorder.selfMaps();
+                AttentionMaps maps = recorder.toMaps(cross, self);
+                ObjectiveGradient gradient = objective.evaluate(maps);
+                NDArray target = null;
+                if (cross != null) {
+                    target = weightedSum(cross, maps.cross(), gradient.crossGradient(), "cross");
+                }
+                if (self != null) {
+                    NDArray selfTerm = weightedSum(self, maps.self(), gradient.selfGradient(), "self");
+                    target = target == null ? selfTerm : target.add(selfTerm);
+                }
+                Tensor contextGradient;
+                if (target != null && recorder.dependsOnContext()) {
+                    collector.backward(target);
+                    contextGradient = Tensors.toTensor(leaf.getGradient());
+                } else {
+                    // nothing the objective sees comes after a cross-attention layer: the maps ignore the context
+                    contextGradient = Tensor.zeros(context.shape());
+                }
+                return new ProbeResult(gradient.loss(), contextGradient, maps);
+            }
+        }
+    }
+
+    /** {@code sum(maps * upstream)}: its gradient with respect to the maps is {@code upstream}. */
+    private static NDArray weightedSum(NDArray maps, Tensor copied, Tensor upstream, String kind) {
+        if (upstream == null || !Arrays.equals(upstream.shape(), copied.shape())) {
+            throw new IllegalArgumentException("The objective's " + kind + " gradient has shape "
+                    + (upstream == null ? "null" : Arrays.toString(upstream.shape())) + ", expected "
+                    + Arrays.toString(copied.shape()));
+        }
+        return maps.mul(Tensors.toNDArray(maps.getManager(), upstream)).sum();
+    }
+
+    @Override
+    public String toString() {
+        return "DjlAttentionGradientProbe[" + denoiser + "]";
+    }
+}

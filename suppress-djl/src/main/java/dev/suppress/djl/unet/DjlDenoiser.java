@@ -1,0 +1,142 @@
+package dev.suppress.djl.unet;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.suppress.core.attention.AttentionCapture;
+import dev.suppress.core.attention.AttentionMaps;
+import dev.suppress.core.backend.DenoiserOutput;
+import dev.suppress.core.backend.DenoiserWithAttention;
+import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.nn.Tensors;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+
+/**
+ * The UNet of a diffusers folder ({@code unet/}) on DJL, with attention capture.
+ *
+ * <p>Each call runs in its own NDManager, closed before it returns; results are copied into core tensors. The
+ * conditional and unconditional halves of a guided step go through as one batch. Safe for concurrent calls.
+ */
+public final class DjlDenoiser implements DenoiserWithAttention {
+
+    private final UNet2DConditionModel model;
+    private final UNetDescription description;
+
+    private DjlDenoiser(UNet2DConditionModel model, UNetDescription.PredictionType predictionType) {
+        this.model = model;
+        UNet2DConditionConfig config = model.config();
+        this.description = new UNetDescription(config.inChannels(), config.sampleSize(), config.crossAttentionDim(),
+                predictionType, model.attentionLayers());
+    }
+
+    /**
+     * Loads {@code unetFolder/config.json} and its safetensors weights
+     * ({@code diffusion_pytorch_model.safetensors} or a standard alternative, see
+     * {@link dev.suppress.djl.weights.WeightFiles}).
+     *
+     * @param device         where to compute, from {@link dev.suppress.djl.nn.TorchRuntime#toDjlDevice}
+     * @param predictionType the scheduler's {@code prediction_type}, reported by {@link #description()}
+     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported UNet
+     */
+    public static DjlDenoiser open(Path unetFolder, ai.djl.Device device,
+                                   UNetDescription.PredictionType predictionType) {
+        return new DjlDenoiser(UNet2DConditionModel.load(unetFolder, device), predictionType);
+    }
+
+    /** The UNet's facts; its attention layers are listed in forward order. */
+    @Override
+    public UNetDescription description() {
+        return description;
+    }
+
+    /** The weights file that was loaded. */
+    public Path weightsFile() {
+        return model.weightsFile();
+    }
+
+    /**
+     * @param latents  {@code [batch, inChannels, h, w]}; with a capture, {@code h == w}. Not modified.
+     * @param contexts {@code [batch, keys, M]}; not modified
+     * @param capture  the attention to return, or {@code null}
+     * @throws IllegalArgumentException when the shapes do not fit the UNet or the capture does not fit it
+     * @throws IllegalStateException    after {@link #close()}
+     */
+    @Override
+    public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+        checkInputs(latents, contexts, capture);
+        ensureOpen();
+        try (NDManager scope = model.newScope()) {
+            AttentionRecorder recorder = recorder(capture, latents, false, scope);
+            NDArray noise = model.forward(Tensors.toNDArray(scope, latents), timestep,
+                    Tensors.toNDArray(scope, contexts), recorder);
+            AttentionMaps maps = capture == null ? null : recorder.toMaps(recorder.crossMaps(), recorder.selfMaps());
+            return new DenoiserOutput(Tensors.toTensor(noise), maps);
+        }
+    }
+
+    /**
+     * The captured maps only: the UNet stops after the last layer the capture needs (ITO never uses the noise
+     * prediction).
+     *
+     * @throws IllegalArgumentException as {@link #denoise}, and when {@code capture} is {@code null}
+     */
+    @Override
+    public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+        if (capture == null) {
+            throw new IllegalArgumentException("attention() needs an AttentionCapture");
+        }
+        checkInputs(latents, contexts, capture);
+        ensureOpen();
+        try (NDManager scope = model.newScope()) {
+            AttentionRecorder recorder = recorder(capture, latents, true, scope);
+            model.forward(Tensors.toNDArray(scope, latents), timestep, Tensors.toNDArray(scope, contexts), recorder);
+            return recorder.toMaps(recorder.crossMaps(), recorder.selfMaps());
+        }
+    }
+
+    AttentionRecorder recorder(AttentionCapture capture, Tensor latents, boolean stopEarly, NDManager scope) {
+        return capture == null ? AttentionRecorder.none(model.attentionLayers())
+                : AttentionRecorder.of(capture, model.attentionLayers(), latents.dim(2), latents.dim(0), stopEarly,
+                scope);
+    }
+
+    void checkInputs(Tensor latents, Tensor contexts, AttentionCapture capture) {
+        UNet2DConditionConfig config = model.config();
+        if (latents.rank() != 4 || latents.dim(1) != config.inChannels() || latents.dim(0) < 1) {
+            throw new IllegalArgumentException("Expected latents [batch, " + config.inChannels() + ", h, w], got "
+                    + Arrays.toString(latents.shape()));
+        }
+        if (contexts.rank() != 3 || contexts.dim(0) != latents.dim(0) || contexts.dim(2) != config.crossAttentionDim()
+                || contexts.dim(1) < 1) {
+            throw new IllegalArgumentException("Expected contexts [" + latents.dim(0) + ", keys, "
+                    + config.crossAttentionDim() + "] for latents " + Arrays.toString(latents.shape()) + ", got "
+                    + Arrays.toString(contexts.shape()));
+        }
+        if (capture != null && latents.dim(2) != latents.dim(3)) {
+            throw new IllegalArgumentException("Attention capture needs a square latent, got "
+                    + Arrays.toString(latents.shape()));
+        }
+    }
+
+    void ensureOpen() {
+        if (!model.isOpen()) {
+            throw new IllegalStateException("DjlDenoiser is closed");
+        }
+    }
+
+    UNet2DConditionModel model() {
+        return model;
+    }
+
+    @Override
+    public void close() {
+        model.close();
+    }
+
+    @Override
+    public String toString() {
+        return "DjlDenoiser[" + model.weightsFile() + "]";
+    }
+}

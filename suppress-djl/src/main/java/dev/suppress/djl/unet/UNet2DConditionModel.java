@@ -1,0 +1,206 @@
+package dev.suppress.djl.unet;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.suppress.core.attention.AttentionLayerInfo;
+import dev.suppress.djl.nn.Activations;
+import dev.suppress.djl.nn.Conv2d;
+import dev.suppress.djl.nn.GroupNorm;
+import dev.suppress.djl.nn.Intermediates;
+import dev.suppress.djl.nn.Tensors;
+import dev.suppress.djl.nn.TorchRuntime;
+import dev.suppress.djl.weights.ConfigJson;
+import dev.suppress.djl.weights.WeightFiles;
+import dev.suppress.djl.weights.WeightLoader;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * diffusers {@code UNet2DConditionModel} (v0.21.4, unet_2d_condition.py) for the Stable Diffusion 1.x/2.x
+ * configurations: time embedding, {@code conv_in}, down blocks keeping skip connections, the cross-attention mid
+ * block, up blocks consuming them, GroupNorm, SiLU, {@code conv_out}.
+ *
+ * <p>The forward pass can stop after the last attention layer an {@link AttentionRecorder} needs: a block checks
+ * {@link AttentionRecorder#done()} after each attention module and returns at once, and so does this class after each
+ * block. Nothing after that layer can change its maps.
+ *
+ * <p>Owns the NDManager that holds its weights (capped after loading). Forward passes may run concurrently.
+ */
+final class UNet2DConditionModel implements AutoCloseable {
+
+    private final UNet2DConditionConfig config;
+    private final NDManager weights;
+    private final Path weightsFile;
+    private final List<AttentionLayerInfo> attentionLayers;
+    private final TimestepEmbedding timeEmbedding;
+    private final Conv2d convIn;
+    private final List<UNetDownBlock> downBlocks = new ArrayList<>();
+    private final UNetMidBlock2DCrossAttn midBlock;
+    private final List<UNetUpBlock> upBlocks = new ArrayList<>();
+    private final GroupNorm convNormOut;
+    private final Conv2d convOut;
+    private final int upsamplers;
+
+    private UNet2DConditionModel(UNet2DConditionConfig config, WeightLoader loader, NDManager weights) {
+        this.config = config;
+        this.weights = weights;
+        this.weightsFile = loader.file();
+        AttentionLayerRegistry registry = new AttentionLayerRegistry();
+        List<Integer> channels = config.blockOutChannels();
+        int levels = config.levels();
+        this.timeEmbedding = new TimestepEmbedding(loader, config);
+        this.convIn = new Conv2d(loader, "conv_in", config.inChannels(), channels.get(0), config.convInKernel(), 1,
+                (config.convInKernel() - 1) / 2);
+
+        int outputChannel = channels.get(0);
+        for (int level = 0; level < levels; level++) {
+            int inputChannel = outputChannel;
+            outputChannel = channels.get(level);
+            boolean addDownsample = level < levels - 1;
+            downBlocks.add(config.downBlockTypes().get(level).equals(UNet2DConditionConfig.CROSS_ATTN_DOWN)
+                    ? new CrossAttnDownBlock2D(loader, registry, level, inputChannel, outputChannel, addDownsample,
+                    config)
+                    : new DownBlock2D(loader, level, inputChannel, outputChannel, addDownsample, config));
+        }
+
+        this.midBlock = new UNetMidBlock2DCrossAttn(loader, registry, 1 << (levels - 1), config);
+
+        int count = 0;
+        outputChannel = channels.get(levels - 1);
+        for (int index = 0; index < levels; index++) {
+            int reversed = levels - 1 - index;
+            int prevOutputChannel = outputChannel;
+            outputChannel = channels.get(reversed);
+            int inputChannel = channels.get(Math.max(reversed - 1, 0));
+            boolean addUpsample = index < levels - 1;
+            if (addUpsample) {
+                count++;
+            }
+            int layers = config.layersPerBlock().get(reversed) + 1;
+            upBlocks.add(config.upBlockTypes().get(index).equals(UNet2DConditionConfig.CROSS_ATTN_UP)
+                    ? new CrossAttnUpBlock2D(loader, registry, index, 1 << reversed, inputChannel, outputChannel,
+                    prevOutputChannel, layers, config.attentionHeads().get(reversed),
+                    config.transformerLayersPerBlock().get(reversed), addUpsample, config)
+                    : new UpBlock2D(loader, index, inputChannel, outputChannel, prevOutputChannel, layers, addUpsample,
+                    config));
+        }
+        this.upsamplers = count;
+        this.convNormOut = new GroupNorm(loader, "conv_norm_out", config.normNumGroups(), channels.get(0),
+                config.normEps());
+        this.convOut = new Conv2d(loader, "conv_out", channels.get(0), config.outChannels(), config.convOutKernel(), 1,
+                (config.convOutKernel() - 1) / 2);
+        this.attentionLayers = registry.layers();
+    }
+
+    /**
+     * Loads {@code folder/config.json} and the folder's safetensors weights onto {@code device}.
+     *
+     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported or the weights do not
+     *                                               match it
+     */
+    static UNet2DConditionModel load(Path folder, ai.djl.Device device) {
+        UNet2DConditionConfig config = UNet2DConditionConfig.read(ConfigJson.read(folder));
+        Path file = WeightFiles.find(folder);
+        NDManager weights = TorchRuntime.newManager(device);
+        try (WeightLoader loader = WeightLoader.open(file, weights)) {
+            UNet2DConditionModel model = new UNet2DConditionModel(config, loader, weights);
+            loader.finish("UNet2DConditionModel that " + folder.getFileName() + "/config.json describes", List.of());
+            // STYLE.md §4: any later attachment to the weights manager is a leak, make it throw
+            weights.cap();
+            return model;
+        } catch (RuntimeException | Error e) {
+            weights.close();
+            throw e;
+        }
+    }
+
+    UNet2DConditionConfig config() {
+        return config;
+    }
+
+    Path weightsFile() {
+        return weightsFile;
+    }
+
+    /** Every attention layer in forward order. */
+    List<AttentionLayerInfo> attentionLayers() {
+        return attentionLayers;
+    }
+
+    /** A manager for one call's intermediates, on the weights' device; the caller closes it. */
+    NDManager newScope() {
+        return weights.newSubManager();
+    }
+
+    /** The weights' manager, for tests that check nothing was attached to it. */
+    NDManager weightsManager() {
+        return weights;
+    }
+
+    boolean isOpen() {
+        return weights.isOpen();
+    }
+
+    /**
+     * One evaluation.
+     *
+     * @param sample   {@code [batch, inChannels, h, w]}
+     * @param context  {@code [batch, keys, M]}
+     * @param recorder the attention capture of this call
+     * @return the noise prediction {@code [batch, outChannels, h, w]}, or {@code null} when the recorder stopped the
+     *         pass early
+     */
+    NDArray forward(NDArray sample, int timestep, NDArray context, AttentionRecorder recorder) {
+        NDManager scope = sample.getManager();
+        NDArray x = config.centerInputSample()
+                ? sample.mul(Tensors.scalar(scope, 2)).sub(Tensors.scalar(scope, 1)) : sample;
+        NDArray temb = timeEmbedding.forward(scope, timestep);
+        x = convIn.forward(x);
+        List<NDArray> residuals = new ArrayList<>();
+        residuals.add(x);
+        for (UNetDownBlock block : downBlocks) {
+            x = block.forward(x, temb, context, recorder, residuals);
+            if (recorder.done()) {
+                return null;
+            }
+        }
+        // blocks free their inner activations when they return; down blocks keep theirs as skip connections
+        x = Intermediates.freedAfter(x, input -> midBlock.forward(input, temb, context, recorder));
+        if (recorder.done()) {
+            return null;
+        }
+        boolean forwardUpsampleSize = !isMultipleOfDownsampling(sample.getShape());
+        for (int index = 0; index < upBlocks.size(); index++) {
+            UNetUpBlock block = upBlocks.get(index);
+            long[] upsampleSize = forwardUpsampleSize && index < upBlocks.size() - 1
+                    ? skipSize(residuals, block.resnetCount()) : null;
+            x = Intermediates.freedAfter(x,
+                    input -> block.forward(input, residuals, temb, context, recorder, upsampleSize));
+            if (recorder.done()) {
+                return null;
+            }
+        }
+        return convOut.forward(Activations.silu(convNormOut.forward(x)));
+    }
+
+    /** diffusers' {@code forward_upsample_size} test: both sides are multiples of {@code 2^upsamplers}. */
+    private boolean isMultipleOfDownsampling(Shape sample) {
+        long overall = 1L << upsamplers;
+        return sample.get(2) % overall == 0 && sample.get(3) % overall == 0;
+    }
+
+    /** The side of the skip connection that the next up block will meet, after this one takes its own. */
+    private static long[] skipSize(List<NDArray> residuals, int taken) {
+        Shape next = residuals.get(residuals.size() - 1 - taken).getShape();
+        return new long[] {next.get(2), next.get(3)};
+    }
+
+    /** Frees the weights. */
+    @Override
+    public void close() {
+        weights.close();
+    }
+}

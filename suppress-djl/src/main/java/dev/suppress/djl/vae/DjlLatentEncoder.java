@@ -1,0 +1,112 @@
+package dev.suppress.djl.vae;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.suppress.core.backend.LatentEncoder;
+import dev.suppress.core.io.SafetensorsFile;
+import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.nn.Conv2d;
+import dev.suppress.djl.nn.Tensors;
+import dev.suppress.djl.weights.WeightFiles;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The VAE encoder of a diffusers folder ({@code vae/}) on DJL: the posterior mean of {@code AutoencoderKL.encode}
+ * (the first {@code latent} channels of {@code quant_conv(encoder(x))}) times {@code scaling_factor}, as the
+ * reference's {@code NullInversion.image2latent} computes it.
+ *
+ * <p>Each call runs in its own NDManager, closed before it returns. Safe for concurrent calls.
+ */
+public final class DjlLatentEncoder implements LatentEncoder {
+
+    /** The modules of the encoding half. */
+    private record Modules(Encoder encoder, Conv2d quantConv) {
+    }
+
+    private final VaePart<Modules> part;
+
+    private DjlLatentEncoder(VaePart<Modules> part) {
+        this.part = part;
+    }
+
+    /**
+     * Loads the encoder half of {@code vaeFolder} ({@code encoder.*}, {@code quant_conv.*}); the decoder's tensors
+     * in the same file are skipped.
+     *
+     * @param device where to compute, from {@link dev.suppress.djl.nn.TorchRuntime#toDjlDevice}
+     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported AutoencoderKL
+     */
+    public static DjlLatentEncoder open(Path vaeFolder, ai.djl.Device device) {
+        return new DjlLatentEncoder(VaePart.load(vaeFolder, device, "encoder", List.of("decoder.", "post_quant_conv."),
+                (loader, config) -> new Modules(new Encoder(loader, config),
+                        new Conv2d(loader, "quant_conv", 2 * config.latentChannels(), 2 * config.latentChannels(), 1,
+                                1, 0))));
+    }
+
+    /**
+     * True when the weights of {@code vaeFolder} include an encoder (some VAE downloads are decoder-only).
+     *
+     * @throws dev.suppress.core.ModelFormatException when the folder has no readable weights file
+     */
+    public static boolean isPresent(Path vaeFolder) {
+        try (SafetensorsFile file = SafetensorsFile.open(WeightFiles.find(vaeFolder))) {
+            for (String name : file.names()) {
+                if (name.startsWith("encoder.")) {
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /**
+     * @param images {@code [batch, in, H, W]} in {@code [-1, 1]}, sides multiples of the downsampling factor (8);
+     *               not modified
+     * @return latents {@code [batch, latent, H/8, W/8]}: posterior mean times {@code scaling_factor}
+     * @throws IllegalArgumentException when the shape does not fit
+     * @throws IllegalStateException    after {@link #close()}
+     */
+    @Override
+    public Tensor encode(Tensor images) {
+        AutoencoderKLConfig config = part.config();
+        int factor = config.downsampleFactor();
+        if (images.rank() != 4 || images.dim(1) != config.inChannels() || images.dim(0) < 1
+                || images.dim(2) % factor != 0 || images.dim(3) % factor != 0) {
+            throw new IllegalArgumentException("Expected images [batch, " + config.inChannels()
+                    + ", H, W] with H and W multiples of " + factor + ", got " + Arrays.toString(images.shape()));
+        }
+        if (!part.weights().isOpen()) {
+            throw new IllegalStateException("DjlLatentEncoder is closed");
+        }
+        try (NDManager scope = part.weights().newSubManager()) {
+            Modules modules = part.modules();
+            NDArray moments = modules.quantConv().forward(modules.encoder().forward(Tensors.toNDArray(scope, images)));
+            // DiagonalGaussianDistribution: mean, logvar = torch.chunk(moments, 2, dim=1)
+            NDArray mean = moments.get(":, 0:{}", config.latentChannels());
+            return Tensors.toTensor(mean.mul(Tensors.scalar(scope, config.scalingFactor())));
+        }
+    }
+
+    /** The VAE's {@code scaling_factor}. */
+    public double scalingFactor() {
+        return part.config().scalingFactor();
+    }
+
+    /** The weights file that was loaded. */
+    public Path weightsFile() {
+        return part.file();
+    }
+
+    @Override
+    public void close() {
+        part.weights().close();
+    }
+
+    @Override
+    public String toString() {
+        return "DjlLatentEncoder[" + part.file() + "]";
+    }
+}

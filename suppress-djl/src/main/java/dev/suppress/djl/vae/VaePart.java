@@ -1,0 +1,48 @@
+package dev.suppress.djl.vae;
+
+import ai.djl.ndarray.NDManager;
+import dev.suppress.djl.nn.TorchRuntime;
+import dev.suppress.djl.weights.ConfigJson;
+import dev.suppress.djl.weights.WeightFiles;
+import dev.suppress.djl.weights.WeightLoader;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.BiFunction;
+
+/**
+ * One half of diffusers' {@code AutoencoderKL} loaded on its own (the decoder with {@code post_quant_conv}, or the
+ * encoder with {@code quant_conv}) from the shared {@code vae/} weights file, with its own capped NDManager: a
+ * text-to-image run never holds the encoder.
+ *
+ * @param config  the parsed {@code vae/config.json}
+ * @param weights the manager holding this half's parameters (owned; closed by the seam class)
+ * @param file    the weights file that was read
+ * @param modules the modules built
+ */
+record VaePart<T>(AutoencoderKLConfig config, NDManager weights, Path file, T modules) {
+
+    /**
+     * @param modelName       what the half is, for messages
+     * @param foreignPrefixes the other half's key prefixes, present in the file but not loaded here
+     * @param build           builds the modules from the loader
+     * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not fit
+     */
+    static <T> VaePart<T> load(Path folder, ai.djl.Device device, String modelName, List<String> foreignPrefixes,
+                               BiFunction<WeightLoader, AutoencoderKLConfig, T> build) {
+        AutoencoderKLConfig config = AutoencoderKLConfig.read(ConfigJson.read(folder));
+        Path file = WeightFiles.find(folder);
+        NDManager weights = TorchRuntime.newManager(device);
+        try (WeightLoader loader = WeightLoader.open(file, weights)) {
+            T modules = build.apply(loader, config);
+            loader.finish(modelName + " of the AutoencoderKL that " + folder.getFileName() + "/config.json describes",
+                    foreignPrefixes);
+            // STYLE.md §4: any later attachment to the weights manager is a leak, make it throw
+            weights.cap();
+            return new VaePart<>(config, weights, file, modules);
+        } catch (RuntimeException | Error e) {
+            weights.close();
+            throw e;
+        }
+    }
+}

@@ -1,0 +1,2 @@
+/** diffusers' {@code AutoencoderKL}: the decoder and the encoder, each loadable on its own. */
+package dev.suppress.djl.vae;

@@ -1,0 +1,236 @@
+package dev.suppress.djl.weights;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.SafetensorsFile;
+import dev.suppress.core.io.TensorInfo;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Loads the parameters of one model part from its safetensors file into an {@link NDManager}, as float32, checking
+ * every name and shape against what the part's {@code config.json} implies.
+ *
+ * <p>Layers ask for their parameters by their exact diffusers/transformers key and the shape they expect. Problems
+ * are collected rather than thrown one at a time: a missing or mis-shaped parameter yields a stand-in (a broadcast
+ * zero that allocates nothing) so that construction can go on, and {@link #finish} then reports every missing,
+ * mis-shaped, wrongly typed and unexpected tensor in one {@link ModelFormatException}.
+ *
+ * <p>F32, F16 and F64 tensors are read from the memory-mapped file (no intermediate Java array) and converted to
+ * float32 by libtorch; BF16 is converted in Java. The result is owned by libtorch, so nothing keeps the mapping or
+ * a Java buffer alive afterwards.
+ */
+public final class WeightLoader implements AutoCloseable {
+
+    /** How many names each kind of problem lists before summarising. */
+    private static final int LISTED = 12;
+
+    private final SafetensorsFile file;
+    private final String displayName;
+    private final NDManager manager;
+    private final Set<String> consumed = new HashSet<>();
+    private final List<String> missing = new ArrayList<>();
+    private final List<String> misShaped = new ArrayList<>();
+    private final List<String> wrongType = new ArrayList<>();
+    private String firstMissing;
+    private NDArray zero;
+
+    private WeightLoader(SafetensorsFile file, NDManager manager) {
+        this.file = file;
+        this.manager = manager;
+        Path path = file.path();
+        Path parent = path.getParent();
+        this.displayName = (parent == null || parent.getFileName() == null ? "" : parent.getFileName() + "/")
+                + path.getFileName();
+    }
+
+    /**
+     * Opens a weights file for loading into {@code manager} (which the caller owns).
+     *
+     * @throws ModelFormatException when the file is not a valid safetensors file
+     */
+    public static WeightLoader open(Path weightsFile, NDManager manager) {
+        return new WeightLoader(SafetensorsFile.open(weightsFile), manager);
+    }
+
+    /** The file being read. */
+    public Path file() {
+        return file.path();
+    }
+
+    /** True when some tensor key starts with {@code prefix}. */
+    public boolean hasPrefix(String prefix) {
+        for (String name : file.names()) {
+            if (name.startsWith(prefix)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Loads one parameter as float32.
+     *
+     * @param key   the exact key, e.g. {@code down_blocks.0.resnets.0.conv1.weight}
+     * @param shape the shape the configuration implies
+     * @return the parameter, attached to the manager; a zero stand-in of {@code shape} when it is missing or
+     *         mis-shaped (reported by {@link #finish})
+     */
+    public NDArray load(String key, long... shape) {
+        if (!file.contains(key)) {
+            missing.add("'" + key + "' " + Arrays.toString(shape));
+            if (firstMissing == null) {
+                firstMissing = key;
+            }
+            return standIn(shape);
+        }
+        return read(key, shape);
+    }
+
+    /**
+     * A float32 scalar in the weights' manager for a constant factor of the computation (an attention scale):
+     * see {@link dev.suppress.djl.nn.Tensors#scalar} for why the {@code Number} overloads of NDArray are avoided.
+     */
+    public NDArray constant(double value) {
+        return manager.create((float) value);
+    }
+
+    /** Marks a tensor the model does not use but that files may carry (a saved buffer), so it is not unexpected. */
+    public void ignoreIfPresent(String key) {
+        consumed.add(key);
+    }
+
+    private NDArray read(String key, long[] shape) {
+        consumed.add(key);
+        TensorInfo info = file.info(key);
+        if (!Arrays.equals(info.shape(), shape)) {
+            misShaped.add("'" + key + "' is " + Arrays.toString(info.shape()) + ", expected " + Arrays.toString(shape));
+            return standIn(shape);
+        }
+        NDArray view;
+        switch (info.dtype()) {
+            case F32 -> view = wrap(key, shape, DataType.FLOAT32);
+            case F16 -> view = wrap(key, shape, DataType.FLOAT16);
+            case F64 -> view = wrap(key, shape, DataType.FLOAT64);
+            // DJL 0.36 aborts the JVM when it wraps bfloat16 memory, so convert in Java (exact: a bfloat16 is the
+            // upper half of a float32)
+            case BF16 -> view = manager.create(FloatBuffer.wrap(file.floats(key)), new Shape(shape));
+            default -> {
+                wrongType.add("'" + key + "' is " + info.dtype());
+                return standIn(shape);
+            }
+        }
+        if (view.getDataType() == DataType.FLOAT32 && view.getDevice().isGpu()) {
+            // on a GPU the array is already a copy that libtorch owns
+            return view;
+        }
+        try {
+            // on the CPU the view aliases the mapped file or a Java buffer: copy it into memory libtorch owns
+            return view.getDataType() == DataType.FLOAT32 ? view.duplicate() : view.toType(DataType.FLOAT32, true);
+        } finally {
+            view.close();
+        }
+    }
+
+    /** The tensor's bytes as an array of {@code type} over the mapped file (a copy on a GPU). */
+    private NDArray wrap(String key, long[] shape, DataType type) {
+        ByteBuffer bytes = file.rawBytes(key);
+        if (bytes.alignmentOffset(0, type.getNumOfBytes()) != 0) {
+            // libtorch reads elements in place; give it a naturally aligned copy of an unaligned span
+            ByteBuffer aligned = ByteBuffer.allocateDirect(bytes.capacity()).order(ByteOrder.LITTLE_ENDIAN);
+            aligned.put(bytes.duplicate()).flip();
+            bytes = aligned;
+        }
+        return manager.create(bytes, new Shape(shape), type);
+    }
+
+    private NDArray standIn(long[] shape) {
+        if (zero == null) {
+            zero = manager.zeros(new Shape(), DataType.FLOAT32);
+        }
+        return zero.broadcast(new Shape(shape));
+    }
+
+    /**
+     * Checks that every tensor was asked for and found with the right shape and type.
+     *
+     * @param modelName       what was built, for the message ({@code "UNet2DConditionModel of unet/config.json"})
+     * @param foreignPrefixes key prefixes that belong to another part loaded from the same file (the VAE encoder's
+     *                        keys when loading its decoder); they are neither loaded nor unexpected
+     * @throws ModelFormatException listing every problem
+     */
+    public void finish(String modelName, Collection<String> foreignPrefixes) {
+        List<String> unexpected = new ArrayList<>();
+        for (String name : file.names()) {
+            if (!consumed.contains(name) && foreignPrefixes.stream().noneMatch(name::startsWith)) {
+                unexpected.add("'" + name + "' " + Arrays.toString(file.info(name).shape()));
+            }
+        }
+        if (missing.isEmpty() && misShaped.isEmpty() && wrongType.isEmpty() && unexpected.isEmpty()) {
+            return;
+        }
+        StringBuilder message = new StringBuilder(displayName).append(" does not hold the ").append(modelName)
+                .append(" (").append(file.names().size()).append(" tensors in the file)");
+        appendProblems(message, missing, "missing tensor");
+        if (firstMissing != null) {
+            message.append(" [").append(nearby(firstMissing)).append("]");
+        }
+        appendProblems(message, misShaped, "tensor of the wrong shape");
+        appendProblems(message, wrongType, "tensor of a non-float dtype");
+        appendProblems(message, unexpected, "unexpected tensor");
+        throw new ModelFormatException(file.path(), message.toString());
+    }
+
+    private static void appendProblems(StringBuilder message, List<String> problems, String what) {
+        if (problems.isEmpty()) {
+            return;
+        }
+        message.append("; ").append(problems.size()).append(' ').append(what).append(problems.size() == 1 ? "" : "s")
+                .append(": ");
+        message.append(String.join(", ", problems.subList(0, Math.min(LISTED, problems.size()))));
+        if (problems.size() > LISTED) {
+            message.append(", ... (").append(problems.size() - LISTED).append(" more)");
+        }
+    }
+
+    /** Where the first missing key's neighbours are: the deepest prefix of it that the file has tensors under. */
+    private String nearby(String key) {
+        String prefix = key;
+        while (true) {
+            int dot = prefix.lastIndexOf('.');
+            if (dot < 0) {
+                return "the file has no tensor sharing a prefix with '" + key + "'";
+            }
+            String parent = prefix.substring(0, dot);
+            int count = 0;
+            for (String name : file.names()) {
+                if (name.startsWith(parent + ".")) {
+                    count++;
+                }
+            }
+            if (count > 0) {
+                return "the file has " + count + " tensors under '" + parent + ".'" + (prefix.equals(key) ? ""
+                        : ", none under '" + prefix + ".'");
+            }
+            prefix = parent;
+        }
+    }
+
+    /** Closes the file (the loaded parameters live on in the manager). */
+    @Override
+    public void close() {
+        file.close();
+    }
+}

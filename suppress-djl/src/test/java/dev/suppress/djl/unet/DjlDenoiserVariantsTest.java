@@ -1,0 +1,89 @@
+package dev.suppress.djl.unet;
+
+import ai.djl.Device;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.suppress.core.attention.AttentionCapture;
+import dev.suppress.core.attention.HeadAveraging;
+import dev.suppress.core.backend.DenoiserOutput;
+import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.core.io.SafetensorsFile;
+import dev.suppress.core.io.SafetensorsWriter;
+import dev.suppress.core.tensor.Tensor;
+import dev.suppress.core.testing.Fixtures;
+import dev.suppress.core.testing.TensorAssertions;
+import dev.suppress.core.testing.TensorAssertions.Tolerance;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+/**
+ * Configuration variants the fixture model does not exercise, checked against an equivalent computation: SD 2.x's
+ * linear {@code proj_in}/{@code proj_out} against the 1x1 convolutions they replace, and latents whose side is not a
+ * multiple of the UNet's total downsampling.
+ */
+class DjlDenoiserVariantsTest {
+
+    /** A 1x1 convolution and a Linear with the same weights differ only in the kernels' float rounding. */
+    private static final Tolerance SAME_MATH_OTHER_KERNELS = new Tolerance(1e-4, 1e-5,
+            "float32, convolution vs matrix multiplication kernels");
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void linearProjectionsEqualTheOneByOneConvolutionsTheyReplace() throws IOException {
+        Path tiny = Fixtures.tinyModel().resolve("unet");
+        Path linear = dir.resolve("unet");
+        Files.createDirectories(linear);
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode config = (ObjectNode) mapper.readTree(tiny.resolve("config.json").toFile());
+        config.put("use_linear_projection", true);
+        mapper.writeValue(linear.resolve("config.json").toFile(), config);
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        try (SafetensorsFile file = SafetensorsFile.open(tiny.resolve("diffusion_pytorch_model.safetensors"))) {
+            for (String name : file.names()) {
+                Tensor tensor = file.tensor(name);
+                boolean projection = name.contains(".proj_in.weight") || name.contains(".proj_out.weight");
+                // a conv weight [out, in, 1, 1] is the Linear weight [out, in]
+                tensors.put(name, projection ? tensor.reshape(tensor.dim(0), tensor.dim(1)) : tensor);
+            }
+        }
+        SafetensorsWriter.write(linear.resolve("diffusion_pytorch_model.safetensors"), tensors);
+
+        Tensor latent;
+        Tensor context;
+        try (SafetensorsFile golden = Fixtures.open("components/unet.safetensors")) {
+            latent = golden.tensor("latent");
+            context = golden.tensor("encoder_hidden_states");
+        }
+        AttentionCapture capture = AttentionCapture.reference(16, HeadAveraging.FIRST_HALF_OF_HEADS);
+        try (DjlDenoiser convolutions = DjlDenoiser.open(tiny, Device.cpu(), UNetDescription.PredictionType.EPSILON);
+             DjlDenoiser linears = DjlDenoiser.open(linear, Device.cpu(), UNetDescription.PredictionType.EPSILON)) {
+            DenoiserOutput expected = convolutions.denoise(latent, 981, context, capture);
+            DenoiserOutput actual = linears.denoise(latent, 981, context, capture);
+            TensorAssertions.assertClose("noise prediction", expected.noisePrediction(), actual.noisePrediction(),
+                    SAME_MATH_OTHER_KERNELS);
+            TensorAssertions.assertClose("cross maps", expected.attention().cross(), actual.attention().cross(),
+                    SAME_MATH_OTHER_KERNELS);
+        }
+    }
+
+    @Test
+    void latentsWhoseSideIsNotAMultipleOfTheDownsamplingKeepTheirSize() {
+        // diffusers forwards the skip connection's size to the upsamplers: 20 -> 10 -> 5 -> 3 and back
+        try (DjlDenoiser denoiser = DjlDenoiser.open(Fixtures.tinyModel().resolve("unet"), Device.cpu(),
+                UNetDescription.PredictionType.EPSILON)) {
+            Tensor noise = denoiser.denoise(Tensor.zeros(2, 4, 20, 12), 500, Tensor.zeros(2, 77, 80), null)
+                    .noisePrediction();
+            assertArrayEquals(new int[] {2, 4, 20, 12}, noise.shape());
+        }
+    }
+}
