@@ -5,6 +5,7 @@ import dev.suppress.core.attention.AttentionMaps;
 import dev.suppress.core.backend.AttentionObjective;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.ProbeResult;
+import dev.suppress.core.swr.SoftWeightedRegularization;
 import dev.suppress.core.tensor.Tensor;
 import org.ejml.data.DMatrixRMaj;
 import org.ejml.dense.row.SingularOps_DDRM;
@@ -34,25 +35,41 @@ public final class FiniteDifferenceContextGradient implements ContextGradient {
     private final SplittableRandom random;
 
     /**
-     * @param denoiser the UNet whose attention maps are differenced
-     * @param options  subspace, number of directions, ε
-     * @param rows     the rows {@code R} the directions live on (the negative tokens and the [EOT] rows, as
-     *                 {@link dev.suppress.core.swr.SoftWeightedRegularization#regularizedRows}); not modified
-     * @param maxBatch the most contexts per UNet call (memory), at least 1
+     * @param denoiser       the UNet whose attention maps are differenced
+     * @param options        subspace, number of directions, ε
+     * @param promptLength   n of the prompt (ALGORITHM.md §1)
+     * @param negativeTokens the suppressed token indices; not modified
+     * @param maxBatch       the most contexts per UNet call (memory), at least 1
      */
     public FiniteDifferenceContextGradient(DenoiserWithAttention denoiser, FiniteDifferenceOptions options,
-                                           int[] rows, int maxBatch) {
+                                           int promptLength, int[] negativeTokens, int maxBatch) {
         this.denoiser = Objects.requireNonNull(denoiser, "denoiser");
         this.options = Objects.requireNonNull(options, "options");
-        this.rows = rows.clone();
-        if (this.rows.length == 0) {
-            throw new IllegalArgumentException("Finite differences need at least one row to perturb");
-        }
+        this.rows = switch (options.subspace()) {
+            case PROMPT_ROWS -> promptRows(promptLength);
+            case NEGATIVE_TARGET_SINGULAR -> SoftWeightedRegularization.regularizedRows(negativeTokens, promptLength);
+        };
         if (maxBatch < 1) {
             throw new IllegalArgumentException("maxBatch must be positive, got " + maxBatch);
         }
         this.maxBatch = maxBatch;
         this.random = new SplittableRandom(options.seed());
+    }
+
+    private static int[] promptRows(int promptLength) {
+        if (promptLength < 2 || promptLength > 77) {
+            throw new IllegalArgumentException("Prompt length n must be in 2..77, got " + promptLength);
+        }
+        int[] rows = new int[promptLength - 1];
+        for (int row = 0; row < rows.length; row++) {
+            rows[row] = row;
+        }
+        return rows;
+    }
+
+    /** The rows the directions live on. */
+    public int[] rows() {
+        return rows.clone();
     }
 
     /** The options. */
@@ -62,13 +79,14 @@ public final class FiniteDifferenceContextGradient implements ContextGradient {
 
     /**
      * The unit-norm directions the next evaluation at {@code context} would use ({@code [K][77*M]}, orthonormal in
-     * the Frobenius inner product). For {@link FiniteDifferenceOptions.Subspace#RANDOM} this draws from the stream.
+     * the Frobenius inner product). For {@link FiniteDifferenceOptions.Subspace#PROMPT_ROWS} this draws from the
+     * stream.
      */
     public float[][] directions(Tensor context) {
         checkContext(context);
         return switch (options.subspace()) {
-            case SINGULAR_DIRECTIONS -> singularDirections(context);
-            case RANDOM -> randomDirections(context.dim(0), context.dim(1));
+            case NEGATIVE_TARGET_SINGULAR -> singularDirections(context);
+            case PROMPT_ROWS -> randomDirections(context.dim(0), context.dim(1));
         };
     }
 
@@ -177,7 +195,7 @@ public final class FiniteDifferenceContextGradient implements ContextGradient {
         return directions;
     }
 
-    /** Rademacher vectors on rows R, orthonormalised by Gram-Schmidt in float64. */
+    /** Rademacher vectors on the rows, orthonormalised by Gram-Schmidt in float64. */
     private float[][] randomDirections(int length, int width) {
         int count = Math.min(options.directions(), rows.length * width);
         double[][] basis = new double[count][length * width];

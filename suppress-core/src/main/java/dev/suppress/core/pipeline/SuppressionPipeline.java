@@ -223,8 +223,7 @@ public final class SuppressionPipeline {
             ContextGradient gradient = backend.gradientProbe()
                     .<ContextGradient>map(probe -> new AutogradContextGradient(work.count(probe)))
                     .orElseGet(() -> new FiniteDifferenceContextGradient(denoiser, finiteDifferences,
-                            SoftWeightedRegularization.regularizedRows(negatives, promptLength),
-                            2 * finiteDifferences.directions() + 1));
+                            promptLength, negatives, 2 * finiteDifferences.directions() + 1));
             this.optimization = new InferenceTimeOptimization(gradient);
         }
 

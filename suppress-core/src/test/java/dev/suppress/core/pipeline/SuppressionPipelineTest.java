@@ -29,7 +29,7 @@ class SuppressionPipelineTest {
 
     private static final String PROMPT = "a man without glasses";
     private static final FiniteDifferenceOptions FINITE_DIFFERENCES =
-            new FiniteDifferenceOptions(FiniteDifferenceOptions.Subspace.SINGULAR_DIRECTIONS, 2, 1e-2, 0);
+            new FiniteDifferenceOptions(FiniteDifferenceOptions.Subspace.PROMPT_ROWS, 2, 1e-2, 0);
     private static ClipTokenizer tokenizer;
 
     @BeforeAll
