@@ -1,7 +1,7 @@
 package dev.suppress.djl;
 
 import dev.suppress.core.ModelFormatException;
-import dev.suppress.core.backend.AttentionGradientProbe;
+import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.BackendOptions;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.DiffusionBackend;
@@ -11,7 +11,7 @@ import dev.suppress.core.backend.TextEncoder;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.djl.clip.DjlTextEncoder;
 import dev.suppress.djl.nn.TorchRuntime;
-import dev.suppress.djl.unet.DjlAttentionGradientProbe;
+import dev.suppress.djl.unet.DjlGradientProbe;
 import dev.suppress.djl.unet.DjlDenoiser;
 import dev.suppress.djl.vae.DjlLatentDecoder;
 import dev.suppress.djl.vae.DjlLatentEncoder;
@@ -27,7 +27,7 @@ import java.util.Optional;
 /**
  * A Stable Diffusion 1.x/2.x model from an unchanged diffusers folder ({@code text_encoder/}, {@code unet/},
  * {@code vae/}; {@code tokenizer/} and {@code scheduler/} are core's), computed with DJL's PyTorch engine, with
- * an autograd {@link AttentionGradientProbe}.
+ * an autograd {@link GradientProbe}.
  *
  * <p>Closing it closes every part even when one of them fails to close; the first failure is thrown with the
  * others suppressed.
@@ -41,7 +41,7 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
     private final DenoiserWithAttention denoiser;
     private final LatentDecoder decoder;
     private final LatentEncoder encoder;
-    private final AttentionGradientProbe gradientProbe;
+    private final GradientProbe gradientProbe;
 
     /**
      * Assembles a backend from parts it then owns.
@@ -50,7 +50,7 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
      * @param gradientProbe may be {@code null}
      */
     DjlDiffusionBackend(TextEncoder textEncoder, DenoiserWithAttention denoiser, LatentDecoder decoder,
-                        LatentEncoder encoder, AttentionGradientProbe gradientProbe) {
+                        LatentEncoder encoder, GradientProbe gradientProbe) {
         this.textEncoder = Objects.requireNonNull(textEncoder, "textEncoder");
         this.denoiser = Objects.requireNonNull(denoiser, "denoiser");
         this.decoder = Objects.requireNonNull(decoder, "decoder");
@@ -81,7 +81,7 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
             DjlLatentEncoder encoder = DjlLatentEncoder.isPresent(vae)
                     ? remember(opened, DjlLatentEncoder.open(vae, device)) : null;
             return new DjlDiffusionBackend(textEncoder, denoiser, decoder, encoder,
-                    new DjlAttentionGradientProbe(denoiser));
+                    new DjlGradientProbe(denoiser));
         } catch (RuntimeException | Error e) {
             for (AutoCloseable part : opened) {
                 try {
@@ -141,7 +141,7 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
     }
 
     @Override
-    public Optional<AttentionGradientProbe> gradientProbe() {
+    public Optional<GradientProbe> gradientProbe() {
         return Optional.ofNullable(gradientProbe);
     }
 

@@ -5,7 +5,7 @@
  * <p>Entry points: {@link dev.suppress.djl.DjlBackendProvider} (found by {@link java.util.ServiceLoader} under the
  * name {@code djl}) and {@link dev.suppress.djl.DjlDiffusionBackend#open}. The parts can also be opened one by one:
  * {@link dev.suppress.djl.clip.DjlTextEncoder}, {@link dev.suppress.djl.unet.DjlDenoiser} with
- * {@link dev.suppress.djl.unet.DjlAttentionGradientProbe}, {@link dev.suppress.djl.vae.DjlLatentDecoder} and
+ * {@link dev.suppress.djl.unet.DjlGradientProbe}, {@link dev.suppress.djl.vae.DjlLatentDecoder} and
  * {@link dev.suppress.djl.vae.DjlLatentEncoder}.
  *
  * <h2>Devices</h2>

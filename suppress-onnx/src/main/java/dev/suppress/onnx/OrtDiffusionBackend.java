@@ -1,6 +1,6 @@
 package dev.suppress.onnx;
 
-import dev.suppress.core.backend.AttentionGradientProbe;
+import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.BackendOptions;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.Device;
@@ -115,7 +115,7 @@ public final class OrtDiffusionBackend implements DiffusionBackend {
 
     /** Always empty: ONNX Runtime has no autograd, so core differentiates by finite differences. */
     @Override
-    public Optional<AttentionGradientProbe> gradientProbe() {
+    public Optional<GradientProbe> gradientProbe() {
         return Optional.empty();
     }
 

@@ -24,7 +24,7 @@ public interface DiffusionBackend extends AutoCloseable {
     Optional<LatentEncoder> encoder();
 
     /** The autograd probe, when the backend can differentiate; otherwise core uses finite differences. */
-    Optional<AttentionGradientProbe> gradientProbe();
+    Optional<GradientProbe> gradientProbe();
 
     /** Closes every part. */
     @Override

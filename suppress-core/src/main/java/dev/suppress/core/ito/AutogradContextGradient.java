@@ -1,7 +1,7 @@
 package dev.suppress.core.ito;
 
 import dev.suppress.core.attention.AttentionCapture;
-import dev.suppress.core.backend.AttentionGradientProbe;
+import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.AttentionObjective;
 import dev.suppress.core.backend.ProbeResult;
 import dev.suppress.core.tensor.Tensor;
@@ -11,10 +11,10 @@ import java.util.Objects;
 /** The exact gradient, from a backend's autograd probe: one forward and one backward pass per evaluation. */
 public final class AutogradContextGradient implements ContextGradient {
 
-    private final AttentionGradientProbe probe;
+    private final GradientProbe probe;
 
     /** @param probe the backend's probe */
-    public AutogradContextGradient(AttentionGradientProbe probe) {
+    public AutogradContextGradient(GradientProbe probe) {
         this.probe = Objects.requireNonNull(probe, "probe");
     }
 

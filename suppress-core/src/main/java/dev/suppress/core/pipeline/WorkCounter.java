@@ -3,7 +3,10 @@ package dev.suppress.core.pipeline;
 import dev.suppress.core.UNetWork;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.AttentionMaps;
-import dev.suppress.core.backend.AttentionGradientProbe;
+import dev.suppress.core.backend.AttentionObjective;
+import dev.suppress.core.backend.GradientProbe;
+import dev.suppress.core.backend.NoiseObjective;
+import dev.suppress.core.backend.NoiseProbeResult;
 import dev.suppress.core.backend.DenoiserOutput;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.ProbeResult;
@@ -54,11 +57,23 @@ final class WorkCounter {
     }
 
     /** The probe, counted. */
-    AttentionGradientProbe count(AttentionGradientProbe probe) {
-        return (latent, timestep, context, capture, objective) -> {
-            ProbeResult result = probe.probe(latent, timestep, context, capture, objective);
-            gradientProbes += latent.dim(0);
-            return result;
+    GradientProbe count(GradientProbe probe) {
+        return new GradientProbe() {
+            @Override
+            public ProbeResult probe(Tensor latent, int timestep, Tensor context, AttentionCapture capture,
+                                     AttentionObjective objective) {
+                ProbeResult result = probe.probe(latent, timestep, context, capture, objective);
+                gradientProbes += latent.dim(0);
+                return result;
+            }
+
+            @Override
+            public NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context,
+                                                  NoiseObjective objective) {
+                NoiseProbeResult result = probe.noiseGradient(latent, timestep, context, objective);
+                gradientProbes += latent.dim(0);
+                return result;
+            }
         };
     }
 }

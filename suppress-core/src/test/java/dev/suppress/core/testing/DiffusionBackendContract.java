@@ -5,10 +5,12 @@ import dev.suppress.core.attention.AttentionLayerId;
 import dev.suppress.core.attention.AttentionLayerInfo;
 import dev.suppress.core.attention.AttentionMaps;
 import dev.suppress.core.attention.HeadAveraging;
-import dev.suppress.core.backend.AttentionGradientProbe;
+import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.DenoiserOutput;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.DiffusionBackend;
+import dev.suppress.core.backend.NoiseObjective;
+import dev.suppress.core.backend.NoiseProbeResult;
 import dev.suppress.core.backend.ObjectiveGradient;
 import dev.suppress.core.backend.ProbeResult;
 import dev.suppress.core.backend.UNetDescription;
@@ -177,7 +179,7 @@ public abstract class DiffusionBackendContract {
         if (backend.gradientProbe().isEmpty()) {
             return;
         }
-        AttentionGradientProbe probe = backend.gradientProbe().get();
+        GradientProbe probe = backend.gradientProbe().get();
         Tensor latent = latents(1, 16);
         Tensor context = contexts(1).slice(0);
         AttentionCapture capture = capture(HeadAveraging.FIRST_HALF_OF_HEADS);
@@ -211,7 +213,48 @@ public abstract class DiffusionBackendContract {
                 "directional derivative: autograd " + analytic + " vs central difference " + numeric);
     }
 
-    private double linear(AttentionGradientProbe probe, Tensor latent, Tensor context, float[] direction,
+    @Test
+    void noiseGradientMatchesFiniteDifferencesWhenPresent() {
+        if (backend.gradientProbe().isEmpty()) {
+            return;
+        }
+        GradientProbe probe = backend.gradientProbe().get();
+        Tensor latent = latents(1, 18);
+        Tensor context = contexts(1).slice(0);
+        Random random = new Random(19);
+        float[] weights = new float[latent.size()];
+        for (int i = 0; i < weights.length; i++) {
+            weights[i] = (float) random.nextGaussian();
+        }
+        Tensor upstream = Tensor.wrapOwned(weights, latent.shape());
+        NoiseProbeResult result = probe.noiseGradient(latent, 401, context,
+                noise -> new NoiseObjective.NoiseGradient(dot(noise, weights), upstream));
+        TensorAssertions.assertClose("noise prediction of the probe",
+                backend.denoiser().denoise(latent, 401, context.reshape(1, 77, context.dim(1)), null)
+                        .noisePrediction(), result.noisePrediction(), BATCH_INDEPENDENCE);
+        float[] direction = new float[context.size()];
+        for (int i = 0; i < direction.length; i++) {
+            direction[i] = (float) random.nextGaussian();
+        }
+        double epsilon = 1e-2;
+        double plus = noiseDot(latent, context, direction, epsilon, weights);
+        double minus = noiseDot(latent, context, direction, -epsilon, weights);
+        double numeric = (plus - minus) / (2 * epsilon);
+        double analytic = dot(result.contextGradient(), direction);
+        assertEquals(numeric, analytic, 2e-2 * Math.abs(numeric) + 1e-4,
+                "directional derivative of the noise: autograd " + analytic + " vs central difference " + numeric);
+    }
+
+    private double noiseDot(Tensor latent, Tensor context, float[] direction, double step, float[] weights) {
+        float[] values = context.toArray();
+        for (int i = 0; i < values.length; i++) {
+            values[i] += (float) (step * direction[i]);
+        }
+        return dot(backend.denoiser().denoise(latent, 401, Tensor.wrapOwned(values, 1, context.dim(0),
+                context.dim(1)), null).noisePrediction(), weights);
+    }
+
+    private double linear(GradientProbe probe, Tensor latent, Tensor context, float[] direction,
                           double step, AttentionCapture capture, float[] crossWeights, float[] selfWeights) {
         float[] values = context.toArray();
         for (int i = 0; i < values.length; i++) {

@@ -7,7 +7,7 @@ import dev.suppress.core.attention.AttentionLayerId;
 import dev.suppress.core.attention.AttentionLayerInfo;
 import dev.suppress.core.attention.AttentionMaps;
 import dev.suppress.core.attention.UNetPlace;
-import dev.suppress.core.backend.AttentionGradientProbe;
+import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.DenoiserOutput;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.DiffusionBackend;
@@ -199,7 +199,7 @@ public final class FakeBackend implements DiffusionBackend {
     }
 
     @Override
-    public Optional<AttentionGradientProbe> gradientProbe() {
+    public Optional<GradientProbe> gradientProbe() {
         return Optional.empty();
     }
 

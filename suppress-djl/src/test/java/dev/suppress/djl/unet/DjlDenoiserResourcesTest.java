@@ -27,7 +27,7 @@ class DjlDenoiserResourcesTest {
         AttentionCapture capture = AttentionCapture.reference(16, HeadAveraging.FIRST_HALF_OF_HEADS);
         denoiser.denoise(latent, 981, context, capture);
         denoiser.attention(latent, 981, context, capture);
-        new DjlAttentionGradientProbe(denoiser).probe(latent, 981, context.reshape(77, 80), capture,
+        new DjlGradientProbe(denoiser).probe(latent, 981, context.reshape(77, 80), capture,
                 maps -> new ObjectiveGradient(0, maps.cross(), maps.self()));
         assertEquals(arrays, model.weightsManager().getManagedArrays().size());
         assertThrows(IllegalStateException.class, () -> model.weightsManager().create(1f),

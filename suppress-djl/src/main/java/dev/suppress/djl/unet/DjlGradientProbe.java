@@ -5,7 +5,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.training.GradientCollector;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.AttentionMaps;
-import dev.suppress.core.backend.AttentionGradientProbe;
+import dev.suppress.core.backend.GradientProbe;
+import dev.suppress.core.backend.NoiseObjective;
+import dev.suppress.core.backend.NoiseProbeResult;
 import dev.suppress.core.backend.AttentionObjective;
 import dev.suppress.core.backend.ObjectiveGradient;
 import dev.suppress.core.backend.ProbeResult;
@@ -25,11 +27,11 @@ import java.util.Arrays;
  * and frees the graph and every intermediate with its NDManager before returning. DJL allows one collector per
  * process, so probes are serialised on a process-wide lock.
  *
- * <p>A vector-Jacobian product of the noise prediction (what null-text inversion needs) is the same pattern:
- * run {@code UNet2DConditionModel.forward} to the end with a recorder that records nothing, and back-propagate
- * {@code sum(noise * upstream)}.
+ * <p>The vector-Jacobian product of the noise prediction (what null-text inversion needs) is the same pattern:
+ * {@code UNet2DConditionModel.forward} to the end with a recorder that records nothing, and one backward pass of
+ * {@code sum(noise * dL/dnoise)}.
  */
-public final class DjlAttentionGradientProbe implements AttentionGradientProbe {
+public final class DjlGradientProbe implements GradientProbe {
 
     /** DJL's PyTorch gradient collector is process-wide: a second one open at the same time throws. */
     private static final Object COLLECTOR_LOCK = new Object();
@@ -37,7 +39,7 @@ public final class DjlAttentionGradientProbe implements AttentionGradientProbe {
     private final DjlDenoiser denoiser;
 
     /** A probe on the denoiser's UNet; it is usable as long as the denoiser is open. */
-    public DjlAttentionGradientProbe(DjlDenoiser denoiser) {
+    public DjlGradientProbe(DjlDenoiser denoiser) {
         this.denoiser = denoiser;
     }
 
@@ -94,6 +96,48 @@ public final class DjlAttentionGradientProbe implements AttentionGradientProbe {
         }
     }
 
+    /**
+     * @param latent  {@code [1, inChannels, h, w]}; not modified
+     * @param context {@code [keys, M]}; not modified
+     * @throws IllegalArgumentException when the shapes do not fit or the objective's gradient does not have the
+     *                                  shape of the noise prediction
+     * @throws IllegalStateException    after the denoiser is closed
+     */
+    @Override
+    public NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context, NoiseObjective objective) {
+        if (objective == null) {
+            throw new IllegalArgumentException("noiseGradient() needs an objective");
+        }
+        if (latent.rank() != 4 || latent.dim(0) != 1 || context.rank() != 2) {
+            throw new IllegalArgumentException("Expected latent [1, c, h, w] and context [keys, M], got "
+                    + Arrays.toString(latent.shape()) + " and " + Arrays.toString(context.shape()));
+        }
+        Tensor contexts = context.reshape(1, context.dim(0), context.dim(1));
+        denoiser.checkInputs(latent, contexts, null);
+        denoiser.ensureOpen();
+        UNet2DConditionModel model = denoiser.model();
+        synchronized (COLLECTOR_LOCK) {
+            try (NDManager scope = model.newScope();
+                 GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
+                NDArray leaf = Tensors.toNDArray(scope, context);
+                leaf.setRequiresGradient(true);
+                NDArray noise = model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0),
+                        denoiser.recorder(null, latent, false, scope));
+                Tensor prediction = Tensors.toTensor(noise);
+                NoiseObjective.NoiseGradient gradient = objective.evaluate(prediction);
+                if (gradient.noiseGradient() == null
+                        || !Arrays.equals(gradient.noiseGradient().shape(), prediction.shape())) {
+                    throw new IllegalArgumentException("The objective's noise gradient has shape "
+                            + (gradient.noiseGradient() == null ? "null"
+                            : Arrays.toString(gradient.noiseGradient().shape())) + ", expected "
+                            + Arrays.toString(prediction.shape()));
+                }
+                collector.backward(noise.mul(Tensors.toNDArray(scope, gradient.noiseGradient())).sum());
+                return new NoiseProbeResult(gradient.loss(), Tensors.toTensor(leaf.getGradient()), prediction);
+            }
+        }
+    }
+
     /** {@code sum(maps * upstream)}: its gradient with respect to the maps is {@code upstream}. */
     private static NDArray weightedSum(NDArray maps, Tensor copied, Tensor upstream, String kind) {
         if (upstream == null || !Arrays.equals(upstream.shape(), copied.shape())) {
@@ -106,6 +150,6 @@ public final class DjlAttentionGradientProbe implements AttentionGradientProbe {
 
     @Override
     public String toString() {
-        return "DjlAttentionGradientProbe[" + denoiser + "]";
+        return "DjlGradientProbe[" + denoiser + "]";
     }
 }

@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The autograd probe against central finite differences of the same objective on the tiny model, and its
  * independence between calls.
  */
-class DjlAttentionGradientProbeTest {
+class DjlGradientProbeTest {
 
     /**
      * Step of the central differences along a unit-norm direction over all 77x80 entries (about 6e-3 per entry, the
@@ -46,7 +46,7 @@ class DjlAttentionGradientProbeTest {
     private static final Tolerance SAME_COMPUTATION = new Tolerance(0, 0, "the same operations on the same shapes");
 
     private static DjlDenoiser denoiser;
-    private static DjlAttentionGradientProbe probe;
+    private static DjlGradientProbe probe;
     private static Tensor latent;
     private static Tensor context;
 
@@ -54,7 +54,7 @@ class DjlAttentionGradientProbeTest {
     static void open() {
         denoiser = DjlDenoiser.open(Fixtures.tinyModel().resolve("unet"), Device.cpu(),
                 UNetDescription.PredictionType.EPSILON);
-        probe = new DjlAttentionGradientProbe(denoiser);
+        probe = new DjlGradientProbe(denoiser);
         try (SafetensorsFile golden = Fixtures.open("components/unet.safetensors")) {
             latent = golden.tensor("latent");
             context = golden.tensor("encoder_hidden_states").reshape(77, 80);

@@ -1,0 +1,43 @@
+package dev.suppress.core.backend;
+
+import dev.suppress.core.attention.AttentionCapture;
+import dev.suppress.core.tensor.Tensor;
+
+/**
+ * The autograd seam (DESIGN.md): one UNet pass with the context requiring gradient, its output handed to core's
+ * objective, the objective's gradient back-propagated (a vector-Jacobian product), and {@code dL/d context}
+ * returned. Two outputs can be differentiated: the captured attention maps (ITO, ALGORITHM.md §4) and the noise
+ * prediction (null-text inversion, §6). The losses stay in core. Backends without autograd do not implement it;
+ * core then falls back to finite differences over {@link DenoiserWithAttention#attention}, or refuses null-text
+ * inversion.
+ *
+ * <p>Each call is independent: gradients never accumulate across calls, and native memory of the pass is
+ * released before it returns.
+ */
+public interface GradientProbe {
+
+    /**
+     * The gradient of an attention-map objective. The backend may stop the UNet after the last layer the capture
+     * needs.
+     *
+     * @param latent    {@code [1, 4, h, w]}; not modified
+     * @param timestep  the diffusion timestep
+     * @param context   the text embedding being optimised, {@code [77, M]}; not modified
+     * @param capture   which maps the objective needs
+     * @param objective the loss and its map gradient, called once between the forward and backward pass
+     * @return the loss, {@code dL/d context} and the maps
+     */
+    ProbeResult probe(Tensor latent, int timestep, Tensor context, AttentionCapture capture,
+                      AttentionObjective objective);
+
+    /**
+     * The gradient of a noise-prediction objective: the full UNet pass, then {@code J^T dL/d noise}.
+     *
+     * @param latent    {@code [1, 4, h, w]}; not modified
+     * @param timestep  the diffusion timestep
+     * @param context   the text embedding being optimised, {@code [77, M]}; not modified
+     * @param objective the loss and its gradient with respect to the noise prediction {@code [1, 4, h, w]}
+     * @return the loss, {@code dL/d context} and the noise prediction
+     */
+    NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context, NoiseObjective objective);
+}
