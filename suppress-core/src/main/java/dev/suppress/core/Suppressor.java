@@ -75,6 +75,29 @@ public final class Suppressor implements AutoCloseable {
                 "listener"));
     }
 
+    /**
+     * Edits a real photo: inverts it, then suppresses (or strengthens) words of its prompt (ALGORITHM.md §6).
+     *
+     * @throws IllegalArgumentException when a word is not in the prompt, or null-text inversion is asked of a
+     *                                  backend without autograd
+     * @throws IllegalStateException    when this suppressor is closed or the model has no VAE encoder
+     */
+    public ImageEditResult edit(ImageEditRequest request) {
+        return edit(request, ProgressListener.NONE);
+    }
+
+    /**
+     * As {@link #edit(ImageEditRequest)}, telling {@code listener} of every inversion step, denoising step and ITO
+     * iteration.
+     *
+     * @throws GenerationCancelledException when the listener cancels
+     */
+    public synchronized ImageEditResult edit(ImageEditRequest request, ProgressListener listener) {
+        ensureOpen();
+        return pipeline.edit(Objects.requireNonNull(request, "request"), Objects.requireNonNull(listener,
+                "listener"));
+    }
+
     /** How the model's tokenizer splits a prompt (to choose words or token indices to suppress). */
     public TokenizedPrompt tokenize(String prompt) {
         ensureOpen();

@@ -170,6 +170,32 @@ public final class Images {
         return (red << 16) | (green << 8) | Math.max(0, blue);
     }
 
+    /**
+     * The reference's {@code load_512}: crop the centre square (offset {@code (long - short) / 2}) and resize it to
+     * {@code size x size} with Pillow's default bicubic filter (within one level of Pillow).
+     *
+     * @param image not modified
+     * @return a new {@code size x size} RGB image
+     */
+    public static BufferedImage centerCropAndResize(BufferedImage image, int size) {
+        if (size < 1) {
+            throw new IllegalArgumentException("size must be positive, got " + size);
+        }
+        int width = image.getWidth();
+        int height = image.getHeight();
+        int side = Math.min(width, height);
+        int left = width > height ? (width - height) / 2 : 0;
+        int top = height > width ? (height - width) / 2 : 0;
+        int[] pixels = image.getRGB(left, top, side, side, null, 0, side);
+        for (int i = 0; i < pixels.length; i++) {
+            pixels[i] &= 0xFFFFFF;
+        }
+        int[] resized = side == size ? pixels : BicubicResize.resize(pixels, side, side, size, size);
+        BufferedImage out = new BufferedImage(size, size, BufferedImage.TYPE_INT_RGB);
+        out.setRGB(0, 0, size, size, resized, 0, size);
+        return out;
+    }
+
     /** Writes a PNG, creating parent folders. */
     public static void writePng(BufferedImage image, Path file) {
         try {

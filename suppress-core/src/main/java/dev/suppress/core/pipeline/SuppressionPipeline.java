@@ -1,12 +1,15 @@
 package dev.suppress.core.pipeline;
 
 import dev.suppress.core.GenerationCancelledException;
+import dev.suppress.core.ImageEditRequest;
+import dev.suppress.core.ImageEditResult;
 import dev.suppress.core.ProgressListener;
 import dev.suppress.core.ProgressListener.Phase;
 import dev.suppress.core.ProgressListener.Progress;
 import dev.suppress.core.SuppressionRequest;
 import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.TokenAttention;
+import dev.suppress.core.UNetWork;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.AttentionKind;
 import dev.suppress.core.attention.AttentionLayerInfo;
@@ -19,11 +22,16 @@ import dev.suppress.core.attention.UNetPlace;
 import dev.suppress.core.backend.DenoiserOutput;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.DiffusionBackend;
+import dev.suppress.core.backend.GradientProbe;
+import dev.suppress.core.backend.LatentEncoder;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.ito.AutogradContextGradient;
 import dev.suppress.core.ito.ContextGradient;
 import dev.suppress.core.ito.FiniteDifferenceContextGradient;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
+import dev.suppress.core.image.Images;
+import dev.suppress.core.inversion.ImageInversion;
+import dev.suppress.core.inversion.Inversion;
 import dev.suppress.core.ito.InferenceTimeOptimization;
 import dev.suppress.core.schedule.DdimScheduler;
 import dev.suppress.core.schedule.SchedulerConfig;
@@ -41,6 +49,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.IntFunction;
 
 /**
  * Generated-image suppression (ALGORITHM.md §3-§5) on any backend, through the seams of {@code core.backend}.
@@ -54,6 +63,9 @@ import java.util.TreeSet;
  * <p>Not thread-safe: one generation at a time per pipeline (the backends hold native state).
  */
 public final class SuppressionPipeline {
+
+    /** Image pixels per latent pixel: the VAE of SD 1.x and 2.x halves the side three times. */
+    private static final int VAE_DOWNSAMPLING = 8;
 
     /** The map side ITO aims for: the 16×16 level of SD 1.x at 512 px (ALGORITHM.md §4). */
     public static final int PREFERRED_ATTENTION_RESOLUTION = 16;
@@ -102,17 +114,156 @@ public final class SuppressionPipeline {
         int resolution = attentionResolution(request.attentionResolution(), unet, latentSide);
 
         Run run = new Run(request, listener, prompt, negatives, embedding, denoiser, work, latentSide, resolution);
-        Branches finalLatents = run.denoise(initialLatent, unconditional, request.itoStepScale());
+        Branches finalLatents = run.denoise(initialLatent, stepIndex -> unconditional, request.itoStepScale());
+        return result(run, prompt, finalLatents, work, started);
+    }
 
+    /**
+     * Edits a real photo (ALGORITHM.md §6): encode it, invert it by DDIM, find the unconditional embedding of every
+     * step (null-text or negative-prompt inversion), then run both branches from the inverted latent with those
+     * embeddings and the request's ITO scale (5 by default for photos).
+     *
+     * @throws IllegalArgumentException       when a word is not in the prompt, or null-text inversion is asked of a
+     *                                        backend without autograd
+     * @throws IllegalStateException          when the backend has no VAE encoder
+     * @throws GenerationCancelledException when the listener cancels
+     */
+    public ImageEditResult edit(ImageEditRequest edit, ProgressListener listener) {
+        long started = System.nanoTime();
+        Objects.requireNonNull(listener, "listener");
+        SuppressionRequest request = edit.suppression();
+        LatentEncoder encoder = backend.encoder().orElseThrow(() -> new IllegalStateException(
+                "The " + backend.name() + " backend's model has no VAE encoder; editing a photo needs one"));
+        GradientProbe probe = null;
+        if (edit.inversion() == Inversion.NULL_TEXT) {
+            probe = backend.gradientProbe().orElseThrow(() -> new IllegalArgumentException("Null-text inversion "
+                    + "needs a backend with autograd; the " + backend.name() + " backend can use negative-prompt "
+                    + "inversion (Inversion.NEGATIVE_PROMPT)"));
+        }
+        TokenizedPrompt prompt = tokenizer.tokenize(request.prompt());
+        int[] negatives = negativeTokens(request, prompt);
+        Tensor embedding = backend.textEncoder().encode(prompt.inputIds());
+
+        WorkCounter work = new WorkCounter();
+        DenoiserWithAttention denoiser = work.count(backend.denoiser());
+        UNetDescription unet = denoiser.description();
+        int imageSide = unet.sampleSize() * VAE_DOWNSAMPLING;
+        Tensor input = Images.toTensor(Images.centerCropAndResize(edit.image(), imageSide));
+        Tensor photoLatent = encoder.encode(input);
+        Tensor vaeReconstruction = backend.decoder().decode(photoLatent).slice(0);
+
+        DdimScheduler scheduler = new DdimScheduler(schedulerConfig, request.steps());
+        ImageInversion inversion = new ImageInversion(denoiser, scheduler, request.guidanceScale());
+        List<Tensor> latents = inversion.ddimInversion(photoLatent, embedding);
+        ImageInversion.StepListener steps = (stepIndex, innerSteps, loss) -> listener.onInversionStep(
+                new ProgressListener.InversionStep(stepIndex, request.steps(), innerSteps, loss))
+                == ProgressListener.Progress.CONTINUE;
+        List<Tensor> unconditional;
+        try {
+            unconditional = edit.inversion() == Inversion.NULL_TEXT
+                    ? inversion.nullText(latents, embedding, backend.textEncoder().encode(
+                            tokenizer.tokenize("").inputIds()), work.count(probe), edit.nullText(), steps)
+                    : inversion.negativePromptInversion(embedding, steps);
+        } catch (ImageInversion.Stopped stopped) {
+            throw new GenerationCancelledException("Cancelled after inversion step " + stopped.stepIndex());
+        }
+
+        Tensor invertedLatent = latents.get(latents.size() - 1);
+        int resolution = attentionResolution(request.attentionResolution(), unet, invertedLatent.dim(3));
+        Run run = new Run(request, listener, prompt, negatives, embedding, denoiser, work, invertedLatent.dim(3),
+                resolution);
+        Branches finalLatents = run.denoise(invertedLatent, unconditional::get, request.itoStepScale());
+        return new ImageEditResult(input.slice(0), vaeReconstruction, edit.inversion(), latents, unconditional,
+                result(run, prompt, finalLatents, work, started));
+    }
+
+    /**
+     * The latents of both branches between two denoising steps.
+     *
+     * @param original   the original branch {@code [1, 4, h, w]}
+     * @param suppressed the suppressed branch {@code [1, 4, h, w]}
+     */
+    public record BranchLatents(Tensor original, Tensor suppressed) {
+
+        public BranchLatents {
+            Objects.requireNonNull(original, "original");
+            Objects.requireNonNull(suppressed, "suppressed");
+            if (!java.util.Arrays.equals(original.shape(), suppressed.shape())) {
+                throw new IllegalArgumentException("Branch latents differ in shape: " + original + " and "
+                        + suppressed);
+            }
+        }
+    }
+
+    /**
+     * What {@link #resume} computed.
+     *
+     * @param latents  both branches after the last step
+     * @param itoSteps the ITO losses of the optimised steps it ran
+     * @param work     its UNet work
+     */
+    public record Resumed(BranchLatents latents, List<SuppressionResult.ItoStep> itoSteps, UNetWork work) {
+
+        public Resumed {
+            itoSteps = List.copyOf(itoSteps);
+        }
+    }
+
+    /**
+     * Runs denoising steps {@code fromStep .. toStep-1} of both branches from given latents, with the schedule
+     * {@link #generate} and {@link #edit} follow from that step on: to resume a run, or to check one stretch of a
+     * trajectory against another implementation's states.
+     *
+     * @param request       the suppression options (seed and initial latent unused)
+     * @param from          both branches' latents before step {@code fromStep}
+     * @param fromStep      the first step to run, {@code 0 .. S}
+     * @param toStep        the step to stop before, {@code fromStep .. S}
+     * @param unconditional the unconditional embedding of every step {@code [77, M]} (size S), or {@code null} for
+     *                      the encoding of the request's negative prompt (or "") at every step
+     * @throws GenerationCancelledException when the listener cancels
+     */
+    public Resumed resume(SuppressionRequest request, BranchLatents from, int fromStep, int toStep,
+                          List<Tensor> unconditional, ProgressListener listener) {
+        if (fromStep < 0 || toStep < fromStep || toStep > request.steps()) {
+            throw new IllegalArgumentException("Need 0 <= fromStep <= toStep <= " + request.steps() + ", got "
+                    + fromStep + " and " + toStep);
+        }
+        if (unconditional != null && unconditional.size() != request.steps()) {
+            throw new IllegalArgumentException("Expected " + request.steps() + " unconditional embeddings, got "
+                    + unconditional.size());
+        }
+        TokenizedPrompt prompt = tokenizer.tokenize(request.prompt());
+        int[] negatives = negativeTokens(request, prompt);
+        Tensor embedding = backend.textEncoder().encode(prompt.inputIds());
+        IntFunction<Tensor> unconditionalAt;
+        if (unconditional == null) {
+            Tensor fixed = backend.textEncoder().encode(tokenizer.tokenize(
+                    request.negativePrompt() == null ? "" : request.negativePrompt()).inputIds());
+            unconditionalAt = stepIndex -> fixed;
+        } else {
+            unconditionalAt = unconditional::get;
+        }
+        WorkCounter work = new WorkCounter();
+        DenoiserWithAttention denoiser = work.count(backend.denoiser());
+        int latentSide = from.original().dim(3);
+        int resolution = attentionResolution(request.attentionResolution(), denoiser.description(), latentSide);
+        Run run = new Run(request, listener, prompt, negatives, embedding, denoiser, work, latentSide, resolution);
+        Branches last = run.denoise(new Branches(from.original(), from.suppressed()), fromStep, toStep,
+                unconditionalAt, request.itoStepScale());
+        return new Resumed(new BranchLatents(last.original, last.suppressed), run.itoSteps, work.snapshot());
+    }
+
+    private SuppressionResult result(Run run, TokenizedPrompt prompt, Branches finalLatents, WorkCounter work,
+                                     long started) {
         Tensor images = backend.decoder().decode(Tensor.concat(finalLatents.original, finalLatents.suppressed));
         TokenAttention attention = new TokenAttention(displayTokens(prompt), run.meanMap(run.originalMaps),
                 run.meanMap(run.suppressedMaps));
         List<Integer> suppressed = new ArrayList<>();
-        for (int index : negatives) {
+        for (int index : run.negatives) {
             suppressed.add(index);
         }
         return new SuppressionResult(images.slice(0), images.slice(1), finalLatents.original,
-                finalLatents.suppressed, suppressed, attention, resolution, run.itoSteps, work.snapshot(),
+                finalLatents.suppressed, suppressed, attention, run.resolution, run.itoSteps, work.snapshot(),
                 Duration.ofNanos(System.nanoTime() - started));
     }
 
@@ -230,15 +381,21 @@ public final class SuppressionPipeline {
         /**
          * Runs every denoising step of both branches from {@code initialLatent}.
          *
-         * @param unconditional the unconditional embedding {@code [77, M]}
+         * @param unconditional the unconditional embedding {@code [77, M]} of each step
          * @param itoScale      s
          */
-        Branches denoise(Tensor initialLatent, Tensor unconditional, double itoScale) {
+        Branches denoise(Tensor initialLatent, IntFunction<Tensor> unconditional, double itoScale) {
+            return denoise(new Branches(initialLatent, initialLatent), 0, request.steps(), unconditional, itoScale);
+        }
+
+        /** Steps {@code fromStep .. toStep-1} from the given latents. */
+        Branches denoise(Branches from, int fromStep, int toStep, IntFunction<Tensor> unconditional,
+                         double itoScale) {
             int steps = request.steps();
             int start = request.erasureStartStep();
-            Tensor original = initialLatent;
-            Tensor suppressed = initialLatent;
-            for (int stepIndex = 0; stepIndex < steps; stepIndex++) {
+            Tensor original = from.original;
+            Tensor suppressed = from.suppressed;
+            for (int stepIndex = fromStep; stepIndex < toStep; stepIndex++) {
                 int timestep = scheduler.timestep(stepIndex);
                 // §3: from τ on, ĉ is recomputed from the ORIGINAL c at every step; ITO updates do not carry over.
                 Tensor erased = stepIndex >= start ? regularization.apply(embedding, negatives, promptLength)
@@ -248,7 +405,7 @@ public final class SuppressionPipeline {
                     erased = optimise(stepIndex, timestep, original, suppressed, erased, itoScale);
                     phase = Phase.OPTIMISED;
                 }
-                Branches next = step(timestep, original, suppressed, unconditional, erased);
+                Branches next = step(timestep, original, suppressed, unconditional.apply(stepIndex), erased);
                 original = next.original;
                 suppressed = next.suppressed;
                 Progress progress = listener.onDenoisingStep(new ProgressListener.DenoisingStep(stepIndex, steps,

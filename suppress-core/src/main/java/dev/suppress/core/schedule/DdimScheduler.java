@@ -247,6 +247,30 @@ public final class DdimScheduler {
     }
 
     /**
+     * How {@link #step}'s {@code x_{t-1}} changes with the model output: the step is affine in it (without
+     * {@code clip_sample}), with this slope for every element. Null-text inversion back-propagates through the step
+     * with it.
+     *
+     * @param timestep the current timestep t
+     * @throws IllegalStateException when {@code clip_sample} is on (the step is then not affine)
+     */
+    public double stepOutputDerivative(int timestep) {
+        if (config.clipSample()) {
+            throw new IllegalStateException("With clip_sample the DDIM step is not affine in the model output");
+        }
+        checkTimestep(timestep);
+        double alphaFrom = alphasCumprod[timestep];
+        double alphaTo = alphaProduct(timestep - stepRatio);
+        double sqrtAlphaFrom = Math.sqrt(alphaFrom);
+        double sqrtBetaFrom = Math.sqrt(1 - alphaFrom);
+        if (config.predictionType() == PredictionType.V_PREDICTION) {
+            // x0 = sqrt(a) x - sqrt(b) v, eps = sqrt(a) v + sqrt(b) x
+            return -Math.sqrt(alphaTo) * sqrtBetaFrom + Math.sqrt(1 - alphaTo) * sqrtAlphaFrom;
+        }
+        return -Math.sqrt(alphaTo) * sqrtBetaFrom / sqrtAlphaFrom + Math.sqrt(1 - alphaTo);
+    }
+
+    /**
      * The DDIM inversion step of the reference ({@code NullInversion.next_step}): the UNet was evaluated at
      * {@code timestep} on a latent whose noise level is {@code timestep - N // S} (or clean, when that is
      * negative: {@link #finalAlphaCumprod()}), and the latent is moved to noise level {@code timestep}. The
@@ -316,6 +340,10 @@ public final class DdimScheduler {
             throw new IllegalArgumentException("Model output shape " + Arrays.toString(modelOutput.shape())
                     + " differs from sample shape " + Arrays.toString(sample.shape()));
         }
+        checkTimestep(timestep);
+    }
+
+    private void checkTimestep(int timestep) {
         if (timestep < 0 || timestep >= config.numTrainTimesteps()) {
             throw new IllegalArgumentException("Timestep " + timestep + " outside [0, "
                     + (config.numTrainTimesteps() - 1) + "]");

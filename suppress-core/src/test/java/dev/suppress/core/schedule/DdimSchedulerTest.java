@@ -315,4 +315,27 @@ class DdimSchedulerTest {
         Files.writeString(file, json);
         return file;
     }
+
+    @Test
+    void stepOutputDerivativeIsTheSlopeOfTheStep() {
+        for (PredictionType type : PredictionType.values()) {
+            SchedulerConfig base = SchedulerConfig.suppressEotReference();
+            SchedulerConfig config = new SchedulerConfig(base.numTrainTimesteps(), base.betaStart(), base.betaEnd(),
+                    base.betaSchedule(), base.setAlphaToOne(), base.stepsOffset(), type, base.timestepSpacing(),
+                    false, base.clipSampleRange());
+            DdimScheduler scheduler = new DdimScheduler(config, 50);
+            for (int timestep : new int[] {981, 501, 21, 1}) {
+                Tensor sample = Tensor.of(new float[] {0.3f, -1.2f}, 1, 2);
+                float[] low = scheduler.step(Tensor.of(new float[] {-0.5f, 0.25f}, 1, 2), timestep, sample)
+                        .prevSample().toArray();
+                float[] high = scheduler.step(Tensor.of(new float[] {1.5f, 2.25f}, 1, 2), timestep, sample)
+                        .prevSample().toArray();
+                double slope = scheduler.stepOutputDerivative(timestep);
+                for (int i = 0; i < 2; i++) {
+                    assertEquals((high[i] - low[i]) / 2.0, slope, 1e-5 * Math.max(1, Math.abs(slope)),
+                            type + " t=" + timestep);
+                }
+            }
+        }
+    }
 }

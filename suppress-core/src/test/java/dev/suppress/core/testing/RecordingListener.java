@@ -10,6 +10,17 @@ public final class RecordingListener implements ProgressListener {
 
     private final List<DenoisingStep> steps = new ArrayList<>();
     private final List<ItoIteration> iterations = new ArrayList<>();
+    private final List<InversionStep> inversion = new ArrayList<>();
+
+    @Override
+    public Progress onInversionStep(InversionStep step) {
+        inversion.add(step);
+        return Progress.CONTINUE;
+    }
+
+    public List<InversionStep> inversion() {
+        return inversion;
+    }
 
     @Override
     public Progress onDenoisingStep(DenoisingStep step) {
