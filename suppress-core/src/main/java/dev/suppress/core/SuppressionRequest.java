@@ -37,13 +37,15 @@ import java.util.Objects;
  * @param itoHeadAveraging    heads averaged in the ITO maps ({@link HeadAveraging#FIRST_HALF_OF_HEADS} reproduces
  *                            the reference)
  * @param attentionResolution side of the ITO attention maps, or 0 to pick the UNet level nearest to 16
+ * @param imageSize           side of the square image in pixels (a multiple of 8), or 0 for the model's default
+ *                            ({@code sample_size} × 8: 512 for SD 1.x); ignored when an initial latent is given
  */
 public record SuppressionRequest(String prompt, List<String> suppressWords, List<Integer> tokenIndices, long seed,
                                  Tensor initialLatent, int steps, double guidanceScale,
                                  SoftWeightedRegularization.Variant swrVariant, double alpha, double tau,
                                  int itoIterations, double itoStepScale, int maxItoStep, LossWeights lossWeights,
                                  String negativePrompt, Mode mode, HeadAveraging itoHeadAveraging,
-                                 int attentionResolution) {
+                                 int attentionResolution, int imageSize) {
 
     /** The reference's ITO step scale for generated images. */
     public static final double GENERATED_IMAGE_ITO_SCALE = 20.0;
@@ -87,6 +89,10 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
             throw new IllegalArgumentException("attentionResolution must be >= 0 (0 = automatic), got "
                     + attentionResolution);
         }
+        if (imageSize < 0 || imageSize % 8 != 0) {
+            throw new IllegalArgumentException("imageSize must be a multiple of 8 (0 = the model's default), got "
+                    + imageSize);
+        }
         if (initialLatent != null && (initialLatent.rank() != 4 || initialLatent.dim(0) != 1)) {
             throw new IllegalArgumentException("initialLatent must be [1, channels, h, w], got " + initialLatent);
         }
@@ -119,6 +125,7 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         builder.mode = mode;
         builder.itoHeadAveraging = itoHeadAveraging;
         builder.attentionResolution = attentionResolution;
+        builder.imageSize = imageSize;
         return builder;
     }
 
@@ -152,6 +159,7 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         private Mode mode = Mode.REFERENCE;
         private HeadAveraging itoHeadAveraging = HeadAveraging.FIRST_HALF_OF_HEADS;
         private int attentionResolution;
+        private int imageSize;
 
         private Builder(String prompt) {
             this.prompt = Objects.requireNonNull(prompt, "prompt");
@@ -274,13 +282,19 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
             return this;
         }
 
+        /** Side of the square image in pixels, a multiple of 8 (default 0: the model's own size). */
+        public Builder imageSize(int pixels) {
+            this.imageSize = pixels;
+            return this;
+        }
+
         /**
          * @throws IllegalArgumentException naming the invalid option
          */
         public SuppressionRequest build() {
             return new SuppressionRequest(prompt, suppressWords, tokenIndices, seed, initialLatent, steps,
                     guidanceScale, swrVariant, alpha, tau, itoIterations, itoStepScale, maxItoStep, lossWeights,
-                    negativePrompt, mode, itoHeadAveraging, attentionResolution);
+                    negativePrompt, mode, itoHeadAveraging, attentionResolution, imageSize);
         }
     }
 }

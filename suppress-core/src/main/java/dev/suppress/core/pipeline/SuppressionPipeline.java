@@ -147,7 +147,7 @@ public final class SuppressionPipeline {
         WorkCounter work = new WorkCounter();
         DenoiserWithAttention denoiser = work.count(backend.denoiser());
         UNetDescription unet = denoiser.description();
-        int imageSide = unet.sampleSize() * VAE_DOWNSAMPLING;
+        int imageSide = latentSide(request, unet) * VAE_DOWNSAMPLING;
         Tensor input = Images.toTensor(Images.centerCropAndResize(edit.image(), imageSide));
         Tensor photoLatent = encoder.encode(input);
         Tensor vaeReconstruction = backend.decoder().decode(photoLatent).slice(0);
@@ -292,7 +292,13 @@ public final class SuppressionPipeline {
             }
             return latent;
         }
-        return TorchGaussianNoise.randn(request.seed(), 1, unet.inChannels(), unet.sampleSize(), unet.sampleSize());
+        int side = latentSide(request, unet);
+        return TorchGaussianNoise.randn(request.seed(), 1, unet.inChannels(), side, side);
+    }
+
+    /** The latent side: the requested image size / 8, or the UNet's sample size. */
+    private static int latentSide(SuppressionRequest request, UNetDescription unet) {
+        return request.imageSize() > 0 ? request.imageSize() / VAE_DOWNSAMPLING : unet.sampleSize();
     }
 
     /** The requested resolution if the UNet has cross-attention there, else the level nearest to 16. */
