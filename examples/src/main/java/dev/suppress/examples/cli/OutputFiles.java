@@ -9,9 +9,6 @@ import dev.suppress.core.tensor.Tensor;
 import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -52,13 +49,12 @@ final class OutputFiles {
 
     /**
      * Writes the final latents as safetensors: {@code original} and {@code suppressed}, each {@code [1, 4, h, w]}
-     * F32.
+     * F32. The folder must exist.
      */
     static void writeLatents(SuppressionResult result, Path file) {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         tensors.put("original", result.originalLatent());
         tensors.put("suppressed", result.suppressedLatent());
-        createParent(file);
         SafetensorsWriter.write(file, tensors);
     }
 
@@ -101,14 +97,5 @@ final class OutputFiles {
     private static Path write(BufferedImage image, Path file) {
         Images.writePng(image, file);
         return file;
-    }
-
-    private static void createParent(Path file) {
-        Path parent = file.toAbsolutePath().getParent();
-        try {
-            Files.createDirectories(parent);
-        } catch (IOException e) {
-            throw new UncheckedIOException("Cannot create the folder " + parent, e);
-        }
     }
 }

@@ -8,7 +8,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,10 +33,10 @@ abstract class SuppressCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Mixin
-    ModelOptions modelOptions;
+    RequestOptions requestOptions;
 
     @Mixin
-    RequestOptions requestOptions;
+    ModelOptions modelOptions;
 
     @Option(names = "--out", paramLabel = "DIR", defaultValue = "out",
             description = "Folder for the images (default: out).")
@@ -71,6 +74,11 @@ abstract class SuppressCommand implements Callable<Integer> {
         PrintWriter stdout = spec.commandLine().getOut();
         PrintWriter stderr = spec.commandLine().getErr();
         Job job = prepare();
+        // before the model runs for minutes: an output folder that cannot be created fails now
+        createFolder(out);
+        if (saveLatents != null) {
+            createFolder(saveLatents.toAbsolutePath().getParent());
+        }
         Path folder = modelOptions.modelFolder();
         if (modelOptions.usesDefaultModel()) {
             stderr.println("No --model given: using the built-in tiny model in " + folder + ".");
@@ -122,6 +130,14 @@ abstract class SuppressCommand implements Callable<Integer> {
 
     private static final String REAL_MODEL_HINT = "For real images pass --model with the folder of a Stable "
             + "Diffusion 1.5 or 2.1 download in the diffusers layout (or an ONNX export with --backend onnx).";
+
+    private static void createFolder(Path folder) {
+        try {
+            Files.createDirectories(folder);
+        } catch (IOException e) {
+            throw new UncheckedIOException("Cannot create the output folder " + folder, e);
+        }
+    }
 
     private static String describeTokens(SuppressionResult result) {
         List<String> described = new ArrayList<>();
