@@ -29,6 +29,9 @@ import java.util.concurrent.Callable;
  */
 abstract class SuppressCommand implements Callable<Integer> {
 
+    private static final String REAL_MODEL_HINT = "For real images pass --model with the folder of a Stable "
+            + "Diffusion 1.5 or 2.1 download in the diffusers layout (or an ONNX export with --backend onnx).";
+
     @Spec
     CommandSpec spec;
 
@@ -106,6 +109,18 @@ abstract class SuppressCommand implements Callable<Integer> {
         }
         long finished = System.nanoTime();
 
+        printSummary(stdout, result, images, folder, backend);
+        stdout.printf(Locale.ROOT, "wall time: %.1f s (model loading %.1f s, run %.1f s, files %.1f s)%n",
+                ConsoleProgress.seconds(finished - started), ConsoleProgress.seconds(runStarted - loadStarted),
+                ConsoleProgress.seconds(writeStarted - runStarted), ConsoleProgress.seconds(finished - writeStarted));
+        stdout.println("ito-final-losses: " + itoFinalLosses(result));
+        stdout.flush();
+        return 0;
+    }
+
+    /** Where the files went, what was suppressed, which model ran and the UNet work. */
+    private void printSummary(PrintWriter stdout, SuppressionResult result, List<Path> images, Path folder,
+                              String backend) {
         stdout.println("images: " + images.get(0).toAbsolutePath() + " (original | suppressed), "
                 + images.get(1).toAbsolutePath() + ", " + images.get(2).toAbsolutePath());
         stdout.printf(Locale.ROOT, "cross-attention: %s (%dx%d maps per prompt token; top row original, bottom row "
@@ -120,16 +135,7 @@ abstract class SuppressCommand implements Callable<Integer> {
             stdout.println("note: the built-in model has RANDOM weights, so the images are noise. " + REAL_MODEL_HINT);
         }
         stdout.println("unet: " + result.work());
-        stdout.printf(Locale.ROOT, "wall time: %.1f s (model %.1f s, run %.1f s, files %.1f s)%n",
-                ConsoleProgress.seconds(finished - started), ConsoleProgress.seconds(runStarted - loadStarted),
-                ConsoleProgress.seconds(writeStarted - runStarted), ConsoleProgress.seconds(finished - writeStarted));
-        stdout.println("ito-final-losses: " + itoFinalLosses(result));
-        stdout.flush();
-        return 0;
     }
-
-    private static final String REAL_MODEL_HINT = "For real images pass --model with the folder of a Stable "
-            + "Diffusion 1.5 or 2.1 download in the diffusers layout (or an ONNX export with --backend onnx).";
 
     private static void createFolder(Path folder) {
         try {
