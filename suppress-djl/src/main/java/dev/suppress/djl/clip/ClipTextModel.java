@@ -12,6 +12,7 @@ import dev.suppress.djl.weights.WeightLoader;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * transformers {@code CLIPTextModel} (modeling_clip.py) as Stable Diffusion uses it: token plus position
@@ -84,6 +85,21 @@ final class ClipTextModel implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
+        }
+    }
+
+    /**
+     * The key and shape of every parameter of the model that {@code folder/config.json} describes, in the order the
+     * constructor asks for them, found by running it against a {@linkplain WeightLoader#recording recording loader}.
+     *
+     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     */
+    static Map<String, long[]> parameterShapes(Path folder) {
+        ClipTextConfig config = ClipTextConfig.read(ConfigJson.read(folder));
+        try (NDManager standIns = TorchRuntime.newManager(ai.djl.Device.cpu());
+             WeightLoader recorder = WeightLoader.recording(standIns)) {
+            new ClipTextModel(config, recorder, standIns);
+            return recorder.requestedShapes();
         }
     }
 

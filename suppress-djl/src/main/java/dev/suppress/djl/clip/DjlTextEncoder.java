@@ -7,6 +7,7 @@ import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.Tensors;
 
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * The CLIP text encoder of a diffusers folder ({@code text_encoder/}) on DJL: token ids to
@@ -31,6 +32,17 @@ public final class DjlTextEncoder implements TextEncoder {
      */
     public static DjlTextEncoder open(Path textEncoderFolder, ai.djl.Device device) {
         return new DjlTextEncoder(ClipTextModel.load(textEncoderFolder, device));
+    }
+
+    /**
+     * The key and shape of every parameter of the CLIP text model that {@code textEncoderFolder/config.json}
+     * describes, in loading order; no weights are read.
+     *
+     * @return a new unmodifiable map of new arrays
+     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     */
+    public static Map<String, long[]> parameterShapes(Path textEncoderFolder) {
+        return ClipTextModel.parameterShapes(textEncoderFolder);
     }
 
     /**

@@ -12,6 +12,7 @@ import dev.suppress.djl.nn.Tensors;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Map;
 
 /**
  * The UNet of a diffusers folder ({@code unet/}) on DJL, with attention capture.
@@ -43,6 +44,17 @@ public final class DjlDenoiser implements DenoiserWithAttention {
     public static DjlDenoiser open(Path unetFolder, ai.djl.Device device,
                                    UNetDescription.PredictionType predictionType) {
         return new DjlDenoiser(UNet2DConditionModel.load(unetFolder, device), predictionType);
+    }
+
+    /**
+     * The key and shape of every parameter of the UNet that {@code unetFolder/config.json} describes, in loading
+     * order; no weights are read.
+     *
+     * @return a new unmodifiable map of new arrays
+     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     */
+    public static Map<String, long[]> parameterShapes(Path unetFolder) {
+        return UNet2DConditionModel.parameterShapes(unetFolder);
     }
 
     /** The UNet's facts; its attention layers are listed in forward order. */

@@ -17,6 +17,7 @@ import dev.suppress.djl.weights.WeightLoader;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * diffusers {@code UNet2DConditionModel} (v0.21.4, unet_2d_condition.py) for the Stable Diffusion 1.x/2.x
@@ -114,6 +115,22 @@ final class UNet2DConditionModel implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
+        }
+    }
+
+    /**
+     * The key and shape of every parameter of the UNet that {@code folder/config.json} describes, in the order the
+     * constructors ask for them, found by running them against a {@linkplain WeightLoader#recording recording
+     * loader}.
+     *
+     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     */
+    static Map<String, long[]> parameterShapes(Path folder) {
+        UNet2DConditionConfig config = UNet2DConditionConfig.read(ConfigJson.read(folder));
+        try (NDManager standIns = TorchRuntime.newManager(ai.djl.Device.cpu());
+             WeightLoader recorder = WeightLoader.recording(standIns)) {
+            new UNet2DConditionModel(config, recorder, standIns);
+            return recorder.requestedShapes();
         }
     }
 

@@ -6,10 +6,12 @@ import dev.suppress.core.backend.LatentDecoder;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.Tensors;
+import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The VAE decoder of a diffusers folder ({@code vae/}) on DJL: {@code AutoencoderKL.decode} of
@@ -38,9 +40,25 @@ public final class DjlLatentDecoder implements LatentDecoder {
      */
     public static DjlLatentDecoder open(Path vaeFolder, ai.djl.Device device) {
         return new DjlLatentDecoder(VaePart.load(vaeFolder, device, "decoder", List.of("encoder.", "quant_conv."),
-                (loader, config) -> new Modules(
-                        new Conv2d(loader, "post_quant_conv", config.latentChannels(), config.latentChannels(), 1, 1, 0),
-                        new Decoder(loader, config))));
+                DjlLatentDecoder::modules));
+    }
+
+    /**
+     * The key and shape of every parameter of the decoder half ({@code post_quant_conv.*}, {@code decoder.*}) that
+     * {@code vaeFolder/config.json} describes, in loading order; no weights are read. With
+     * {@link DjlLatentEncoder#parameterShapes} this is the whole {@code AutoencoderKL}.
+     *
+     * @return a new unmodifiable map of new arrays
+     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     */
+    public static Map<String, long[]> parameterShapes(Path vaeFolder) {
+        return VaePart.parameterShapes(vaeFolder, DjlLatentDecoder::modules);
+    }
+
+    private static Modules modules(WeightLoader loader, AutoencoderKLConfig config) {
+        return new Modules(
+                new Conv2d(loader, "post_quant_conv", config.latentChannels(), config.latentChannels(), 1, 1, 0),
+                new Decoder(loader, config));
     }
 
     /**

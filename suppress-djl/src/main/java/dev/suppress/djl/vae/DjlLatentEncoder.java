@@ -8,10 +8,12 @@ import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.Tensors;
 import dev.suppress.djl.weights.WeightFiles;
+import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The VAE encoder of a diffusers folder ({@code vae/}) on DJL: the posterior mean of {@code AutoencoderKL.encode}
@@ -41,9 +43,24 @@ public final class DjlLatentEncoder implements LatentEncoder {
      */
     public static DjlLatentEncoder open(Path vaeFolder, ai.djl.Device device) {
         return new DjlLatentEncoder(VaePart.load(vaeFolder, device, "encoder", List.of("decoder.", "post_quant_conv."),
-                (loader, config) -> new Modules(new Encoder(loader, config),
-                        new Conv2d(loader, "quant_conv", 2 * config.latentChannels(), 2 * config.latentChannels(), 1,
-                                1, 0))));
+                DjlLatentEncoder::modules));
+    }
+
+    /**
+     * The key and shape of every parameter of the encoder half ({@code encoder.*}, {@code quant_conv.*}) that
+     * {@code vaeFolder/config.json} describes, in loading order; no weights are read. With
+     * {@link DjlLatentDecoder#parameterShapes} this is the whole {@code AutoencoderKL}.
+     *
+     * @return a new unmodifiable map of new arrays
+     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     */
+    public static Map<String, long[]> parameterShapes(Path vaeFolder) {
+        return VaePart.parameterShapes(vaeFolder, DjlLatentEncoder::modules);
+    }
+
+    private static Modules modules(WeightLoader loader, AutoencoderKLConfig config) {
+        return new Modules(new Encoder(loader, config),
+                new Conv2d(loader, "quant_conv", 2 * config.latentChannels(), 2 * config.latentChannels(), 1, 1, 0));
     }
 
     /**

@@ -8,6 +8,7 @@ import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.function.BiFunction;
 
 /**
@@ -43,6 +44,21 @@ record VaePart<T>(AutoencoderKLConfig config, NDManager weights, Path file, T mo
         } catch (RuntimeException | Error e) {
             weights.close();
             throw e;
+        }
+    }
+
+    /**
+     * The key and shape of every parameter of one half, in the order {@code build} asks for them, found by running
+     * it against a {@linkplain WeightLoader#recording recording loader}.
+     *
+     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     */
+    static Map<String, long[]> parameterShapes(Path folder, BiFunction<WeightLoader, AutoencoderKLConfig, ?> build) {
+        AutoencoderKLConfig config = AutoencoderKLConfig.read(ConfigJson.read(folder));
+        try (NDManager standIns = TorchRuntime.newManager(ai.djl.Device.cpu());
+             WeightLoader recorder = WeightLoader.recording(standIns)) {
+            build.apply(recorder, config);
+            return recorder.requestedShapes();
         }
     }
 }

@@ -15,8 +15,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -31,15 +34,21 @@ import java.util.Set;
  * <p>F32, F16 and F64 tensors are read from the memory-mapped file (no intermediate Java array) and converted to
  * float32 by libtorch; BF16 is converted in Java. The result is owned by libtorch, so nothing keeps the mapping or
  * a Java buffer alive afterwards.
+ *
+ * <p>A {@linkplain #recording recording} loader reads no file: it hands out the stand-ins and remembers what was
+ * asked for, so that running a model's constructors against it lists the parameters a configuration implies
+ * ({@link #requestedShapes}), from the same code that loads them.
  */
 public final class WeightLoader implements AutoCloseable {
 
     /** How many names each kind of problem lists before summarising. */
     private static final int LISTED = 12;
 
+    /** {@code null} for a recording loader. */
     private final SafetensorsFile file;
     private final String displayName;
     private final NDManager manager;
+    private final Map<String, long[]> requested = new LinkedHashMap<>();
     private final Set<String> consumed = new HashSet<>();
     private final List<String> missing = new ArrayList<>();
     private final List<String> misShaped = new ArrayList<>();
@@ -50,9 +59,10 @@ public final class WeightLoader implements AutoCloseable {
     private WeightLoader(SafetensorsFile file, NDManager manager) {
         this.file = file;
         this.manager = manager;
-        Path path = file.path();
-        Path parent = path.getParent();
-        this.displayName = (parent == null || parent.getFileName() == null ? "" : parent.getFileName() + "/")
+        Path path = file == null ? null : file.path();
+        Path parent = path == null ? null : path.getParent();
+        this.displayName = path == null ? "(recording)"
+                : (parent == null || parent.getFileName() == null ? "" : parent.getFileName() + "/")
                 + path.getFileName();
     }
 
@@ -65,13 +75,38 @@ public final class WeightLoader implements AutoCloseable {
         return new WeightLoader(SafetensorsFile.open(weightsFile), manager);
     }
 
-    /** The file being read. */
-    public Path file() {
-        return file.path();
+    /**
+     * A loader that reads no file: every {@link #load} returns a zero stand-in of the requested shape and is
+     * remembered for {@link #requestedShapes}; {@link #hasPrefix} is false (the current diffusers names are chosen)
+     * and {@link #finish} checks nothing.
+     *
+     * @param manager where the stand-ins and constants go (the caller owns and closes it)
+     */
+    public static WeightLoader recording(NDManager manager) {
+        return new WeightLoader(null, manager);
     }
 
-    /** True when some tensor key starts with {@code prefix}. */
+    /** The file being read, or {@code null} for a {@linkplain #recording recording} loader. */
+    public Path file() {
+        return file == null ? null : file.path();
+    }
+
+    /**
+     * Every parameter asked for so far, in the order asked: its key and the shape the configuration implies.
+     *
+     * @return a new unmodifiable map of new arrays
+     */
+    public Map<String, long[]> requestedShapes() {
+        Map<String, long[]> copy = new LinkedHashMap<>();
+        requested.forEach((key, shape) -> copy.put(key, shape.clone()));
+        return Collections.unmodifiableMap(copy);
+    }
+
+    /** True when some tensor key starts with {@code prefix} (never for a recording loader). */
     public boolean hasPrefix(String prefix) {
+        if (file == null) {
+            return false;
+        }
         for (String name : file.names()) {
             if (name.startsWith(prefix)) {
                 return true;
@@ -89,6 +124,10 @@ public final class WeightLoader implements AutoCloseable {
      *         mis-shaped (reported by {@link #finish})
      */
     public NDArray load(String key, long... shape) {
+        requested.put(key, shape.clone());
+        if (file == null) {
+            return standIn(shape);
+        }
         if (!file.contains(key)) {
             missing.add("'" + key + "' " + Arrays.toString(shape));
             if (firstMissing == null) {
@@ -172,6 +211,9 @@ public final class WeightLoader implements AutoCloseable {
      * @throws ModelFormatException listing every problem
      */
     public void finish(String modelName, Collection<String> foreignPrefixes) {
+        if (file == null) {
+            return;
+        }
         List<String> unexpected = new ArrayList<>();
         for (String name : file.names()) {
             if (!consumed.contains(name) && foreignPrefixes.stream().noneMatch(name::startsWith)) {
@@ -231,6 +273,8 @@ public final class WeightLoader implements AutoCloseable {
     /** Closes the file (the loaded parameters live on in the manager). */
     @Override
     public void close() {
-        file.close();
+        if (file != null) {
+            file.close();
+        }
     }
 }

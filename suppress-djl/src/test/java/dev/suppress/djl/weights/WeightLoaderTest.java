@@ -11,9 +11,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /** Reading parameters into NDArrays: dtype conversion, alignment, and the report of mismatches. */
@@ -111,6 +114,23 @@ class WeightLoaderTest {
         try (WeightLoader loader = WeightLoader.open(file, manager)) {
             assertArrayEquals(new long[] {1280, 1280, 3, 3},
                     loader.load("absent", 1280, 1280, 3, 3).getShape().getShape());
+        }
+    }
+
+    @Test
+    void aRecordingLoaderListsWhatWasAskedForInOrderAndReadsNoFile() {
+        try (WeightLoader recorder = WeightLoader.recording(manager)) {
+            assertArrayEquals(new long[] {8, 4, 3, 3}, recorder.load("conv_in.weight", 8, 4, 3, 3).getShape()
+                    .getShape());
+            recorder.load("conv_in.bias", 8);
+            assertFalse(recorder.hasPrefix("conv_in."));
+            recorder.finish("test model", List.of());
+
+            Map<String, long[]> shapes = recorder.requestedShapes();
+            assertEquals(List.of("conv_in.weight", "conv_in.bias"), List.copyOf(shapes.keySet()));
+            assertArrayEquals(new long[] {8, 4, 3, 3}, shapes.get("conv_in.weight"));
+            assertArrayEquals(new long[] {8}, shapes.get("conv_in.bias"));
+            assertNull(recorder.file());
         }
     }
 }

@@ -1,0 +1,101 @@
+package dev.suppress.examples.cli;
+
+import dev.suppress.core.SuppressionResult;
+import dev.suppress.core.TokenAttention;
+import dev.suppress.core.image.Images;
+import dev.suppress.core.io.SafetensorsWriter;
+import dev.suppress.core.tensor.Tensor;
+
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Writes what a run produced: the images, the cross-attention heat maps and, on request, the final latents. */
+final class OutputFiles {
+
+    static final String SIDE_BY_SIDE = "original-suppressed.png";
+    static final String ORIGINAL = "original.png";
+    static final String SUPPRESSED = "suppressed.png";
+    static final String CROSS_ATTENTION = "cross-attention.png";
+
+    /** Side of one heat map in pixels. */
+    static final int HEAT_MAP_SIZE = 128;
+
+    /** Marks the label of a suppressed (or strengthened) token in the heat maps. */
+    static final String SUPPRESSED_MARK = "*";
+
+    private OutputFiles() {
+    }
+
+    /**
+     * Writes the four PNGs into {@code folder} (created if needed).
+     *
+     * @return the files written, in the order of the constants above
+     */
+    static List<Path> writeImages(SuppressionResult result, Path folder) {
+        List<Path> written = new ArrayList<>();
+        written.add(write(result.sideBySide(), folder.resolve(SIDE_BY_SIDE)));
+        written.add(write(result.original(), folder.resolve(ORIGINAL)));
+        written.add(write(result.suppressed(), folder.resolve(SUPPRESSED)));
+        written.add(write(crossAttention(result.attention(), result.suppressedTokens()),
+                folder.resolve(CROSS_ATTENTION)));
+        return written;
+    }
+
+    /**
+     * Writes the final latents as safetensors: {@code original} and {@code suppressed}, each {@code [1, 4, h, w]}
+     * F32. The folder must exist.
+     */
+    static void writeLatents(SuppressionResult result, Path file) {
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        tensors.put("original", result.originalLatent());
+        tensors.put("suppressed", result.suppressedLatent());
+        SafetensorsWriter.write(file, tensors);
+    }
+
+    /**
+     * One heat map per prompt token, labelled with the token ({@value #SUPPRESSED_MARK} after a suppressed one): the
+     * original branch on the first row, the suppressed branch on the second.
+     *
+     * @param suppressedTokens prompt-token indices ({@code 1 .. n-2}) to mark
+     */
+    static BufferedImage crossAttention(TokenAttention attention, List<Integer> suppressedTokens) {
+        List<BufferedImage> original = new ArrayList<>();
+        List<BufferedImage> suppressed = new ArrayList<>();
+        for (int index = 1; index <= attention.tokens().size(); index++) {
+            String label = attention.tokens().get(index - 1).strip()
+                    + (suppressedTokens.contains(index) ? SUPPRESSED_MARK : "");
+            original.add(Images.heatMap(attention.map(index, false), HEAT_MAP_SIZE, label));
+            suppressed.add(Images.heatMap(attention.map(index, true), HEAT_MAP_SIZE, label));
+        }
+        return stack(Images.sideBySide(original), Images.sideBySide(suppressed));
+    }
+
+    /** {@code top} above {@code bottom} on white, with the same gap as {@link Images#sideBySide}. */
+    private static BufferedImage stack(BufferedImage top, BufferedImage bottom) {
+        int gap = (int) (top.getHeight() * 0.02);
+        int width = Math.max(top.getWidth(), bottom.getWidth());
+        int height = top.getHeight() + gap + bottom.getHeight();
+        BufferedImage out = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+        Graphics2D graphics = out.createGraphics();
+        try {
+            graphics.setColor(Color.WHITE);
+            graphics.fillRect(0, 0, width, height);
+            graphics.drawImage(top, 0, 0, null);
+            graphics.drawImage(bottom, 0, top.getHeight() + gap, null);
+        } finally {
+            graphics.dispose();
+        }
+        return out;
+    }
+
+    private static Path write(BufferedImage image, Path file) {
+        Images.writePng(image, file);
+        return file;
+    }
+}

@@ -1,0 +1,156 @@
+package dev.suppress.examples.cli;
+
+import dev.suppress.core.Mode;
+import dev.suppress.core.SuppressionRequest;
+import dev.suppress.core.attention.HeadAveraging;
+import dev.suppress.core.attention.LossWeights;
+import dev.suppress.core.swr.SoftWeightedRegularization;
+import picocli.CommandLine.Option;
+
+import java.util.List;
+
+/**
+ * The options of a {@link SuppressionRequest}, one flag per component. An option that is not given leaves the
+ * request builder's default (the reference's, see {@link SuppressionRequest}), so each field is boxed: {@code null}
+ * means "not given".
+ */
+final class RequestOptions {
+
+    /** The request builder's default α (ALGORITHM.md §2), for {@code --swr} without {@code --alpha}. */
+    private static final double DEFAULT_ALPHA = 1.0;
+
+    @Option(names = "--prompt", required = true, paramLabel = "TEXT",
+            description = "The prompt, e.g. \"a man without glasses\".")
+    String prompt;
+
+    @Option(names = "--suppress", arity = "1..*", paramLabel = "WORD",
+            description = "Words or phrases of the prompt whose content to suppress (quote a phrase).")
+    List<String> suppressWords;
+
+    @Option(names = "--token-indices", arity = "1..*", split = ",", paramLabel = "N",
+            description = "Prompt-token indices (1..n-2) to suppress, in addition to the words.")
+    List<Integer> tokenIndices;
+
+    @Option(names = "--seed", paramLabel = "N",
+            description = "Seeds the initial latent as torch.randn with manual_seed(N) does (default 0).")
+    Long seed;
+
+    @Option(names = "--steps", paramLabel = "N", description = "DDIM steps (default 50).")
+    Integer steps;
+
+    @Option(names = "--guidance", paramLabel = "G", description = "Classifier-free guidance scale (default 7.5).")
+    Double guidance;
+
+    @Option(names = "--swr", paramLabel = "VARIANT", converter = Converters.SwrVariantConverter.class,
+            description = "Soft-weighted regularization variant: soft-weight (default), alpha, beta, delete, weight.")
+    SoftWeightedRegularization.Variant swrVariant;
+
+    @Option(names = "--alpha", paramLabel = "A", description = "The variant's parameter alpha (default 1).")
+    Double alpha;
+
+    @Option(names = "--strengthen",
+            description = "Strengthen the words instead of suppressing them (turns ITO off unless --ito-iterations "
+                    + "is given).")
+    boolean strengthen;
+
+    @Option(names = "--tau", paramLabel = "T",
+            description = "The suppressed branch departs at step ceil((1-tau)*steps) (default 0.8).")
+    Double tau;
+
+    @Option(names = "--ito-iterations", paramLabel = "N",
+            description = "Inference-time optimization iterations per step; 0 = SWR only (default 10).")
+    Integer itoIterations;
+
+    @Option(names = "--ito-step-scale", paramLabel = "S", description = "ITO step scale (default 20).")
+    Double itoStepScale;
+
+    @Option(names = "--max-ito-step", paramLabel = "N", description = "ITO runs at steps before N (default 20).")
+    Integer maxItoStep;
+
+    @Option(names = "--loss-weights", paramLabel = "R,E,SR,SE", converter = Converters.LossWeightsConverter.class,
+            description = "Attention loss weights: cross retain, cross erase, self retain, self erase "
+                    + "(default 1,-0.5,1,-0.5).")
+    LossWeights lossWeights;
+
+    @Option(names = "--negative-prompt", paramLabel = "TEXT",
+            description = "Replaces the empty prompt of the unconditional branch.")
+    String negativePrompt;
+
+    @Option(names = "--head-averaging", paramLabel = "HEADS", converter = Converters.HeadAveragingConverter.class,
+            description = "Heads averaged in the ITO maps: first-half (the reference's quirk, default) or all.")
+    HeadAveraging headAveraging;
+
+    @Option(names = "--attention-resolution", paramLabel = "N",
+            description = "Side of the ITO attention maps; default: the UNet level nearest to 16.")
+    Integer attentionResolution;
+
+    @Option(names = "--mode", paramLabel = "MODE", converter = Converters.ModeConverter.class,
+            description = "The schedule: reference (the published implementation's; the only one so far).")
+    Mode mode;
+
+    /**
+     * A builder with every given option applied over the defaults.
+     *
+     * @throws IllegalArgumentException when options contradict each other
+     */
+    SuppressionRequest.Builder toBuilder() {
+        SuppressionRequest.Builder builder = SuppressionRequest.builder(prompt);
+        if (suppressWords != null) {
+            builder.suppress(suppressWords.toArray(String[]::new));
+        }
+        if (tokenIndices != null) {
+            builder.suppressTokenIndices(tokenIndices.stream().mapToInt(Integer::intValue).toArray());
+        }
+        if (strengthen) {
+            if (swrVariant != null) {
+                throw new IllegalArgumentException("--strengthen and --swr exclude each other: strengthening is its "
+                        + "own regularization");
+            }
+            // first, so that an explicit --ito-iterations below overrides the zero it sets
+            builder.strengthen();
+        }
+        if (swrVariant != null) {
+            builder.regularization(swrVariant, DEFAULT_ALPHA);
+        }
+        if (alpha != null) {
+            builder.alpha(alpha);
+        }
+        if (seed != null) {
+            builder.seed(seed);
+        }
+        if (steps != null) {
+            builder.steps(steps);
+        }
+        if (guidance != null) {
+            builder.guidanceScale(guidance);
+        }
+        if (tau != null) {
+            builder.tau(tau);
+        }
+        if (itoIterations != null) {
+            builder.itoIterations(itoIterations);
+        }
+        if (itoStepScale != null) {
+            builder.itoStepScale(itoStepScale);
+        }
+        if (maxItoStep != null) {
+            builder.maxItoStep(maxItoStep);
+        }
+        if (lossWeights != null) {
+            builder.lossWeights(lossWeights);
+        }
+        if (negativePrompt != null) {
+            builder.negativePrompt(negativePrompt);
+        }
+        if (headAveraging != null) {
+            builder.itoHeadAveraging(headAveraging);
+        }
+        if (attentionResolution != null) {
+            builder.attentionResolution(attentionResolution);
+        }
+        if (mode != null) {
+            builder.mode(mode);
+        }
+        return builder;
+    }
+}

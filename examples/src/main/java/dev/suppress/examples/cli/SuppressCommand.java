@@ -1,0 +1,164 @@
+package dev.suppress.examples.cli;
+
+import dev.suppress.core.ProgressListener;
+import dev.suppress.core.SuppressionResult;
+import dev.suppress.core.Suppressor;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/**
+ * What every subcommand shares: the model and request options, the output files, progress on standard error and a
+ * summary on standard output.
+ *
+ * <p>A subcommand reads and checks its own inputs in {@link #prepare()}, before any model is loaded, so that bad
+ * input fails at once; this class then loads the model, runs the returned {@link Job} and writes the results. To add
+ * one (the real-image {@code edit}): extend this class, annotate it with {@code @Command(name = "edit", ...)},
+ * implement {@link #prepare()}, and list it in {@link SuppressCli}'s {@code subcommands}.
+ */
+abstract class SuppressCommand implements Callable<Integer> {
+
+    private static final String REAL_MODEL_HINT = "For real images pass --model with the folder of a Stable "
+            + "Diffusion 1.5 or 2.1 download in the diffusers layout (or an ONNX export with --backend onnx).";
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    RequestOptions requestOptions;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Option(names = "--out", paramLabel = "DIR", defaultValue = "out",
+            description = "Folder for the images (default: out).")
+    Path out;
+
+    @Option(names = "--save-latents", paramLabel = "FILE",
+            description = "Also write the final latents as safetensors, tensors 'original' and 'suppressed'.")
+    Path saveLatents;
+
+    @Option(names = "--verbose", description = "Print the stack trace of an error.")
+    boolean verbose;
+
+    /** The work of a subcommand on a loaded model. */
+    @FunctionalInterface
+    interface Job {
+        /** Runs on {@code suppressor}, telling {@code listener} of every step. */
+        SuppressionResult run(Suppressor suppressor, ProgressListener listener);
+    }
+
+    /**
+     * Reads and checks the subcommand's inputs.
+     *
+     * @throws IllegalArgumentException naming the bad input
+     */
+    abstract Job prepare();
+
+    /** Whether {@code --verbose} was given. */
+    boolean verbose() {
+        return verbose;
+    }
+
+    @Override
+    public Integer call() {
+        long started = System.nanoTime();
+        PrintWriter stdout = spec.commandLine().getOut();
+        PrintWriter stderr = spec.commandLine().getErr();
+        Job job = prepare();
+        // before the model runs for minutes: an output folder that cannot be created fails now
+        createFolder(out);
+        if (saveLatents != null) {
+            createFolder(saveLatents.toAbsolutePath().getParent());
+        }
+        Path folder = modelOptions.modelFolder();
+        if (modelOptions.usesDefaultModel()) {
+            stderr.println("No --model given: using the built-in tiny model in " + folder + ".");
+            stderr.println("Its weights are RANDOM, so both images will be noise: it only shows that everything "
+                    + "runs.");
+            stderr.println(REAL_MODEL_HINT);
+            stderr.flush();
+        }
+        long loadStarted = System.nanoTime();
+        SuppressionResult result;
+        String backend;
+        long runStarted;
+        try (Suppressor suppressor = modelOptions.open(folder)) {
+            backend = suppressor.backendName();
+            runStarted = System.nanoTime();
+            stderr.printf(Locale.ROOT, "loaded %s (%s on %s) in %.1f s%n", folder, backend, modelOptions.device,
+                    ConsoleProgress.seconds(runStarted - loadStarted));
+            stderr.flush();
+            result = job.run(suppressor, new ConsoleProgress(stderr));
+        }
+        long writeStarted = System.nanoTime();
+        List<Path> images = OutputFiles.writeImages(result, out);
+        if (saveLatents != null) {
+            OutputFiles.writeLatents(result, saveLatents);
+        }
+        long finished = System.nanoTime();
+
+        printSummary(stdout, result, images, folder, backend);
+        stdout.printf(Locale.ROOT, "wall time: %.1f s (model loading %.1f s, run %.1f s, files %.1f s)%n",
+                ConsoleProgress.seconds(finished - started), ConsoleProgress.seconds(runStarted - loadStarted),
+                ConsoleProgress.seconds(writeStarted - runStarted), ConsoleProgress.seconds(finished - writeStarted));
+        stdout.println("ito-final-losses: " + itoFinalLosses(result));
+        stdout.flush();
+        return 0;
+    }
+
+    /** Where the files went, what was suppressed, which model ran and the UNet work. */
+    private void printSummary(PrintWriter stdout, SuppressionResult result, List<Path> images, Path folder,
+                              String backend) {
+        stdout.println("images: " + images.get(0).toAbsolutePath() + " (original | suppressed), "
+                + images.get(1).toAbsolutePath() + ", " + images.get(2).toAbsolutePath());
+        stdout.printf(Locale.ROOT, "cross-attention: %s (%dx%d maps per prompt token; top row original, bottom row "
+                        + "suppressed; %s marks a suppressed token)%n", images.get(3).toAbsolutePath(),
+                result.attentionResolution(), result.attentionResolution(), OutputFiles.SUPPRESSED_MARK);
+        if (saveLatents != null) {
+            stdout.println("latents: " + saveLatents.toAbsolutePath() + " (tensors 'original' and 'suppressed')");
+        }
+        stdout.println("suppressed tokens: " + describeTokens(result));
+        stdout.println("model: " + folder.toAbsolutePath() + " (" + backend + " on " + modelOptions.device + ")");
+        if (modelOptions.usesDefaultModel()) {
+            stdout.println("note: the built-in model has RANDOM weights, so the images are noise. " + REAL_MODEL_HINT);
+        }
+        stdout.println("unet: " + result.work());
+    }
+
+    private static void createFolder(Path folder) {
+        try {
+            Files.createDirectories(folder);
+        } catch (IOException e) {
+            throw new UncheckedIOException("Cannot create the output folder " + folder, e);
+        }
+    }
+
+    private static String describeTokens(SuppressionResult result) {
+        List<String> described = new ArrayList<>();
+        for (int index : result.suppressedTokens()) {
+            described.add(index + " '" + result.attention().tokens().get(index - 1).strip() + "'");
+        }
+        return String.join(", ", described);
+    }
+
+    /** The loss before the last update of each optimised step, comma-separated (empty without ITO). */
+    static String itoFinalLosses(SuppressionResult result) {
+        List<String> losses = new ArrayList<>();
+        for (SuppressionResult.ItoStep step : result.itoSteps()) {
+            losses.add(Double.toString(step.lastLoss()));
+        }
+        return String.join(",", losses);
+    }
+}

@@ -1,0 +1,104 @@
+package dev.suppress.examples.cli;
+
+import dev.suppress.core.image.Images;
+import dev.suppress.core.io.SafetensorsFile;
+import dev.suppress.core.io.SafetensorsWriter;
+import dev.suppress.core.tensor.Tensor;
+import dev.suppress.core.testing.Fixtures;
+import dev.suppress.core.testing.TensorAssertions;
+import dev.suppress.core.testing.TensorAssertions.Tolerance;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.awt.image.BufferedImage;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code suppress generate} run in-process on the built-in model and on the fixture model. */
+class GenerateCommandEndToEndTest {
+
+    /**
+     * Final latents of the reference's 50-step SWR-only run: float32 kernels of another libtorch build drift through
+     * 100 UNet passes per branch (measured 9.5e-5 here; 3e-4 in the DJL module's run with ITO).
+     */
+    private static final Tolerance FINAL_LATENTS = new Tolerance(0, 1e-3,
+            "50 guided DDIM steps amplify float32 kernel differences between libtorch builds");
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void theBuiltInModelWritesEveryFile() {
+        Path out = dir.resolve("out");
+        Path latents = dir.resolve("latents/final.safetensors");
+        CliRun run = CliRun.of("generate", "--prompt", "a man without glasses", "--suppress", "glasses",
+                "--cache-dir", dir.resolve("cache").toString(), "--out", out.toString(),
+                "--save-latents", latents.toString(),
+                "--steps", "4", "--ito-iterations", "1", "--max-ito-step", "3", "--tau", "0.5");
+        assertEquals(0, run.exitCode(), run.transcript());
+
+        for (String name : new String[] {OutputFiles.SIDE_BY_SIDE, OutputFiles.ORIGINAL, OutputFiles.SUPPRESSED}) {
+            BufferedImage image = Images.read(out.resolve(name));
+            assertEquals(256, image.getHeight(), name);
+        }
+        // 4 prompt tokens ("a", "man", "without", "glasses") in two rows of labelled 128-pixel maps
+        BufferedImage heatMaps = Images.read(out.resolve(OutputFiles.CROSS_ATTENTION));
+        assertTrue(heatMaps.getWidth() >= 4 * OutputFiles.HEAT_MAP_SIZE
+                && heatMaps.getWidth() < 5 * OutputFiles.HEAT_MAP_SIZE, "width " + heatMaps.getWidth());
+        assertTrue(heatMaps.getHeight() > 2 * OutputFiles.HEAT_MAP_SIZE
+                && heatMaps.getHeight() < 3 * OutputFiles.HEAT_MAP_SIZE, "height " + heatMaps.getHeight());
+
+        try (SafetensorsFile file = SafetensorsFile.open(latents)) {
+            assertEquals(Set.of("original", "suppressed"), file.names());
+            assertArrayEquals(new int[] {1, 4, 32, 32}, file.tensor("original").shape());
+            assertArrayEquals(new int[] {1, 4, 32, 32}, file.tensor("suppressed").shape());
+        }
+
+        assertTrue(run.err().contains("RANDOM") && run.out().contains("RANDOM"),
+                "says the built-in model is random: " + run.transcript());
+        assertTrue(run.err().contains("step 4/4"), run.transcript());
+        assertTrue(run.out().contains(out.resolve(OutputFiles.SIDE_BY_SIDE).toAbsolutePath().toString()),
+                run.transcript());
+        // ITO at step 2 only (steps ceil(0.5 * 4) = 2 .. 2), one iteration
+        String losses = line(run.out(), "ito-final-losses: ");
+        assertEquals(1, losses.split(",").length, run.transcript());
+        assertTrue(Double.isFinite(Double.parseDouble(losses)), run.transcript());
+        assertTrue(line(run.out(), "unet: ").startsWith("18 UNet evaluations"), run.transcript());
+    }
+
+    @Test
+    void theFixtureModelReproducesTheReferencesSwrOnlyRun() {
+        Path start = dir.resolve("initial.safetensors");
+        Path latents = dir.resolve("final.safetensors");
+        Tensor expected;
+        try (SafetensorsFile golden = Fixtures.open("e2e/gen_swr_only.safetensors")) {
+            SafetensorsWriter.write(start, Map.of(GenerateCommand.LATENT_TENSOR, golden.tensor("initial_latent")));
+            expected = golden.tensor("final_latents");
+        }
+        CliRun run = CliRun.of("generate", "--model", Fixtures.tinyModel().toString(),
+                "--prompt", "a man without glasses", "--suppress", "glasses", "--initial-latent", start.toString(),
+                "--ito-iterations", "0", "--save-latents", latents.toString(), "--out", dir.resolve("out").toString());
+        assertEquals(0, run.exitCode(), run.transcript());
+        assertEquals("", line(run.out(), "ito-final-losses:").strip(), run.transcript());
+
+        try (SafetensorsFile file = SafetensorsFile.open(latents)) {
+            TensorAssertions.assertClose("final_latents[original]", expected.slice(0).reshape(1, 4, 32, 32),
+                    file.tensor("original"), FINAL_LATENTS);
+            TensorAssertions.assertClose("final_latents[suppressed]", expected.slice(1).reshape(1, 4, 32, 32),
+                    file.tensor("suppressed"), FINAL_LATENTS);
+        }
+    }
+
+    /** The rest of the line of {@code text} that starts with {@code prefix}. */
+    private static String line(String text, String prefix) {
+        return Arrays.stream(text.split("\n")).filter(line -> line.startsWith(prefix)).findFirst()
+                .map(line -> line.substring(prefix.length()))
+                .orElseThrow(() -> new AssertionError("no line starting with '" + prefix + "' in:\n" + text));
+    }
+}
