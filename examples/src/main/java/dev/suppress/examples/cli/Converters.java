@@ -1,6 +1,7 @@
 package dev.suppress.examples.cli;
 
 import dev.suppress.core.Mode;
+import dev.suppress.core.inversion.Inversion;
 import dev.suppress.core.attention.HeadAveraging;
 import dev.suppress.core.attention.LossWeights;
 import dev.suppress.core.backend.Device;
@@ -48,6 +49,16 @@ final class Converters {
     }
 
     /** {@code --mode}. */
+    static final class InversionConverter implements ITypeConverter<Inversion> {
+        static final Map<String, Inversion> NAMES = Map.of("nt", Inversion.NULL_TEXT, "npi",
+                Inversion.NEGATIVE_PROMPT);
+
+        @Override
+        public Inversion convert(String value) {
+            return choose(NAMES, value, "nt, npi");
+        }
+    }
+
     static final class ModeConverter implements ITypeConverter<Mode> {
         static final Map<String, Mode> NAMES = Map.of("reference", Mode.REFERENCE);
 

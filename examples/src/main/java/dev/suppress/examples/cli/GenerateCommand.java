@@ -1,6 +1,7 @@
 package dev.suppress.examples.cli;
 
 import dev.suppress.core.SuppressionRequest;
+import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.tensor.Tensor;
 import picocli.CommandLine.Command;
@@ -42,7 +43,10 @@ final class GenerateCommand extends SuppressCommand {
     @Override
     Job prepare() {
         SuppressionRequest request = request();
-        return (suppressor, listener) -> suppressor.generate(request, listener);
+        return (suppressor, listener) -> {
+            SuppressionResult result = suppressor.generate(request, listener);
+            return new Outcome(result, OutputFiles.generated(result), "original | suppressed");
+        };
     }
 
     private static Tensor readLatent(Path file) {

@@ -32,16 +32,26 @@ final class OutputFiles {
     private OutputFiles() {
     }
 
+    /** The images of a generation: original | suppressed, then each alone. */
+    static LinkedHashMap<String, BufferedImage> generated(SuppressionResult result) {
+        LinkedHashMap<String, BufferedImage> images = new LinkedHashMap<>();
+        images.put(SIDE_BY_SIDE, result.sideBySide());
+        images.put(ORIGINAL, result.original());
+        images.put(SUPPRESSED, result.suppressed());
+        return images;
+    }
+
     /**
-     * Writes the four PNGs into {@code folder} (created if needed).
+     * Writes the outcome's images, then the cross-attention heat maps, into {@code folder} (created if needed).
      *
-     * @return the files written, in the order of the constants above
+     * @return the files written, the heat maps last
      */
-    static List<Path> writeImages(SuppressionResult result, Path folder) {
+    static List<Path> writeImages(SuppressCommand.Outcome outcome, Path folder) {
         List<Path> written = new ArrayList<>();
-        written.add(write(result.sideBySide(), folder.resolve(SIDE_BY_SIDE)));
-        written.add(write(result.original(), folder.resolve(ORIGINAL)));
-        written.add(write(result.suppressed(), folder.resolve(SUPPRESSED)));
+        for (Map.Entry<String, BufferedImage> image : outcome.images().entrySet()) {
+            written.add(write(image.getValue(), folder.resolve(image.getKey())));
+        }
+        SuppressionResult result = outcome.result();
         written.add(write(crossAttention(result.attention(), result.suppressedTokens()),
                 folder.resolve(CROSS_ATTENTION)));
         return written;

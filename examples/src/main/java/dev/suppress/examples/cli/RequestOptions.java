@@ -84,6 +84,10 @@ final class RequestOptions {
             description = "Side of the ITO attention maps; default: the UNet level nearest to 16.")
     Integer attentionResolution;
 
+    @Option(names = "--size", paramLabel = "PIXELS",
+            description = "Side of the square image, a multiple of 8; default: the model's (512 for SD 1.x).")
+    Integer imageSize;
+
     @Option(names = "--mode", paramLabel = "MODE", converter = Converters.ModeConverter.class,
             description = "The schedule: reference (the published implementation's; the only one so far).")
     Mode mode;
@@ -94,7 +98,15 @@ final class RequestOptions {
      * @throws IllegalArgumentException when options contradict each other
      */
     SuppressionRequest.Builder toBuilder() {
-        SuppressionRequest.Builder builder = SuppressionRequest.builder(prompt);
+        return applyTo(SuppressionRequest.builder(prompt));
+    }
+
+    /**
+     * Applies every given option to {@code builder} (made for {@link #prompt}).
+     *
+     * @throws IllegalArgumentException when options contradict each other
+     */
+    SuppressionRequest.Builder applyTo(SuppressionRequest.Builder builder) {
         if (suppressWords != null) {
             builder.suppress(suppressWords.toArray(String[]::new));
         }
@@ -147,6 +159,9 @@ final class RequestOptions {
         }
         if (attentionResolution != null) {
             builder.attentionResolution(attentionResolution);
+        }
+        if (imageSize != null) {
+            builder.imageSize(imageSize);
         }
         if (mode != null) {
             builder.mode(mode);

@@ -56,7 +56,18 @@ abstract class SuppressCommand implements Callable<Integer> {
     @FunctionalInterface
     interface Job {
         /** Runs on {@code suppressor}, telling {@code listener} of every step. */
-        SuppressionResult run(Suppressor suppressor, ProgressListener listener);
+        Outcome run(Suppressor suppressor, ProgressListener listener);
+    }
+
+    /**
+     * What a subcommand produced.
+     *
+     * @param result  the two branches (for the latents, the heat maps and the summary)
+     * @param images  the images to write, by file name, the side-by-side first
+     * @param caption what the side-by-side shows, e.g. "original | suppressed"
+     */
+    record Outcome(SuppressionResult result, java.util.LinkedHashMap<String, java.awt.image.BufferedImage> images,
+                   String caption) {
     }
 
     /**
@@ -91,7 +102,7 @@ abstract class SuppressCommand implements Callable<Integer> {
             stderr.flush();
         }
         long loadStarted = System.nanoTime();
-        SuppressionResult result;
+        Outcome outcome;
         String backend;
         long runStarted;
         try (Suppressor suppressor = modelOptions.open(folder)) {
@@ -100,16 +111,17 @@ abstract class SuppressCommand implements Callable<Integer> {
             stderr.printf(Locale.ROOT, "loaded %s (%s on %s) in %.1f s%n", folder, backend, modelOptions.device,
                     ConsoleProgress.seconds(runStarted - loadStarted));
             stderr.flush();
-            result = job.run(suppressor, new ConsoleProgress(stderr));
+            outcome = job.run(suppressor, new ConsoleProgress(stderr));
         }
+        SuppressionResult result = outcome.result();
         long writeStarted = System.nanoTime();
-        List<Path> images = OutputFiles.writeImages(result, out);
+        List<Path> images = OutputFiles.writeImages(outcome, out);
         if (saveLatents != null) {
             OutputFiles.writeLatents(result, saveLatents);
         }
         long finished = System.nanoTime();
 
-        printSummary(stdout, result, images, folder, backend);
+        printSummary(stdout, outcome, images, folder, backend);
         stdout.printf(Locale.ROOT, "wall time: %.1f s (model loading %.1f s, run %.1f s, files %.1f s)%n",
                 ConsoleProgress.seconds(finished - started), ConsoleProgress.seconds(runStarted - loadStarted),
                 ConsoleProgress.seconds(writeStarted - runStarted), ConsoleProgress.seconds(finished - writeStarted));
@@ -119,12 +131,17 @@ abstract class SuppressCommand implements Callable<Integer> {
     }
 
     /** Where the files went, what was suppressed, which model ran and the UNet work. */
-    private void printSummary(PrintWriter stdout, SuppressionResult result, List<Path> images, Path folder,
+    private void printSummary(PrintWriter stdout, Outcome outcome, List<Path> images, Path folder,
                               String backend) {
-        stdout.println("images: " + images.get(0).toAbsolutePath() + " (original | suppressed), "
-                + images.get(1).toAbsolutePath() + ", " + images.get(2).toAbsolutePath());
+        SuppressionResult result = outcome.result();
+        List<String> others = new ArrayList<>();
+        for (Path image : images.subList(1, images.size() - 1)) {
+            others.add(image.toAbsolutePath().toString());
+        }
+        stdout.println("images: " + images.get(0).toAbsolutePath() + " (" + outcome.caption() + "), "
+                + String.join(", ", others));
         stdout.printf(Locale.ROOT, "cross-attention: %s (%dx%d maps per prompt token; top row original, bottom row "
-                        + "suppressed; %s marks a suppressed token)%n", images.get(3).toAbsolutePath(),
+                        + "suppressed; %s marks a suppressed token)%n", images.get(images.size() - 1).toAbsolutePath(),
                 result.attentionResolution(), result.attentionResolution(), OutputFiles.SUPPRESSED_MARK);
         if (saveLatents != null) {
             stdout.println("latents: " + saveLatents.toAbsolutePath() + " (tensors 'original' and 'suppressed')");
