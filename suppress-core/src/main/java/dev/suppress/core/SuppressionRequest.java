@@ -2,6 +2,7 @@ package dev.suppress.core;
 
 import dev.suppress.core.attention.HeadAveraging;
 import dev.suppress.core.attention.LossWeights;
+import dev.suppress.core.ito.FastItoOptions;
 import dev.suppress.core.swr.SoftWeightedRegularization;
 import dev.suppress.core.tensor.Tensor;
 
@@ -13,8 +14,9 @@ import java.util.Objects;
  * What to generate and what to suppress: an immutable value, built with {@link #builder(String)}.
  *
  * <p>The defaults are the reference's (ALGORITHM.md): 50 DDIM steps, guidance 7.5, soft-weight SWR with
- * {@code α = 1}, {@code τ = 0.8} (erasing from step 10), 10 ITO iterations per step at steps 10 .. 19 with step
- * scale 20, loss weights {@code (1, −0.5, 1, −0.5)}, ITO maps averaged over the first half of the heads.
+ * {@code α = 1}, {@code τ = 0.8} (erasing from step 10), ITO at steps 10 .. 19 with step scale 20 (10 iterations
+ * per step in reference mode), loss weights {@code (1, −0.5, 1, −0.5)}, ITO maps averaged over the first half of the
+ * heads; the schedule is {@link Mode#FAST}.
  *
  * @param prompt              the prompt, e.g. {@code "a man without glasses"}
  * @param suppressWords       words or phrases of the prompt whose content to suppress (or strengthen); resolved to
@@ -28,24 +30,29 @@ import java.util.Objects;
  * @param swrVariant          the soft-weighted regularization variant (§2)
  * @param alpha               its parameter α
  * @param tau                 τ: the erased branch departs at step {@code ⌈(1−τ)·S⌉}
- * @param itoIterations       ITO iterations per step (0 disables ITO)
+ * @param itoIterations       ITO iterations per step in reference mode, the most per step in fast mode; 0 disables
+ *                            ITO
  * @param itoStepScale        the ITO step scale s (20 for generated images)
  * @param maxItoStep          ITO runs at steps {@code ⌈(1−τ)·S⌉ ≤ i < maxItoStep}
  * @param lossWeights         the four λ of the attention loss
  * @param negativePrompt      replaces the empty prompt of the unconditional branch, or {@code null}
- * @param mode                the schedule (only {@link Mode#REFERENCE} so far)
+ * @param mode                the schedule ({@link Mode#FAST} by default)
  * @param itoHeadAveraging    heads averaged in the ITO maps ({@link HeadAveraging#FIRST_HALF_OF_HEADS} reproduces
  *                            the reference)
  * @param attentionResolution side of the ITO attention maps, or 0 to pick the UNet level nearest to 16
  * @param imageSize           side of the square image in pixels (a multiple of 8), or 0 for the model's default
  *                            ({@code sample_size} × 8: 512 for SD 1.x); ignored when an initial latent is given
+ * @param suppressedOnly      only the suppressed image is wanted: in fast mode the original branch stops after the
+ *                            last ITO step (reference mode runs it anyway), and the result has no original image
+ * @param fastIto             how fast mode runs ITO
  */
 public record SuppressionRequest(String prompt, List<String> suppressWords, List<Integer> tokenIndices, long seed,
                                  Tensor initialLatent, int steps, double guidanceScale,
                                  SoftWeightedRegularization.Variant swrVariant, double alpha, double tau,
                                  int itoIterations, double itoStepScale, int maxItoStep, LossWeights lossWeights,
                                  String negativePrompt, Mode mode, HeadAveraging itoHeadAveraging,
-                                 int attentionResolution, int imageSize) {
+                                 int attentionResolution, int imageSize, boolean suppressedOnly,
+                                 FastItoOptions fastIto) {
 
     /** The reference's ITO step scale for generated images. */
     public static final double GENERATED_IMAGE_ITO_SCALE = 20.0;
@@ -58,6 +65,7 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         Objects.requireNonNull(lossWeights, "lossWeights");
         Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(itoHeadAveraging, "itoHeadAveraging");
+        Objects.requireNonNull(fastIto, "fastIto");
         if (suppressWords.isEmpty() && tokenIndices.isEmpty()) {
             throw new IllegalArgumentException("Name at least one word (or token index) of the prompt to "
                     + (swrVariant == SoftWeightedRegularization.Variant.STRENGTHEN ? "strengthen" : "suppress"));
@@ -126,6 +134,8 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         builder.itoHeadAveraging = itoHeadAveraging;
         builder.attentionResolution = attentionResolution;
         builder.imageSize = imageSize;
+        builder.suppressedOnly = suppressedOnly;
+        builder.fastIto = fastIto;
         return builder;
     }
 
@@ -156,10 +166,12 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         private int maxItoStep = 20;
         private LossWeights lossWeights = LossWeights.REFERENCE;
         private String negativePrompt;
-        private Mode mode = Mode.REFERENCE;
+        private Mode mode = Mode.FAST;
         private HeadAveraging itoHeadAveraging = HeadAveraging.FIRST_HALF_OF_HEADS;
         private int attentionResolution;
         private int imageSize;
+        private boolean suppressedOnly;
+        private FastItoOptions fastIto = FastItoOptions.DEFAULT;
 
         private Builder(String prompt) {
             this.prompt = Objects.requireNonNull(prompt, "prompt");
@@ -264,7 +276,7 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
             return this;
         }
 
-        /** The schedule (default {@link Mode#REFERENCE}). */
+        /** The schedule (default {@link Mode#FAST}). */
         public Builder mode(Mode mode) {
             this.mode = mode;
             return this;
@@ -288,13 +300,26 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
             return this;
         }
 
+        /** Only the suppressed image is wanted (default false): fast mode then stops the original branch early. */
+        public Builder suppressedOnly(boolean suppressedOnly) {
+            this.suppressedOnly = suppressedOnly;
+            return this;
+        }
+
+        /** How fast mode runs ITO (default {@link FastItoOptions#DEFAULT}). */
+        public Builder fastIto(FastItoOptions options) {
+            this.fastIto = options;
+            return this;
+        }
+
         /**
          * @throws IllegalArgumentException naming the invalid option
          */
         public SuppressionRequest build() {
             return new SuppressionRequest(prompt, suppressWords, tokenIndices, seed, initialLatent, steps,
                     guidanceScale, swrVariant, alpha, tau, itoIterations, itoStepScale, maxItoStep, lossWeights,
-                    negativePrompt, mode, itoHeadAveraging, attentionResolution, imageSize);
+                    negativePrompt, mode, itoHeadAveraging, attentionResolution, imageSize, suppressedOnly,
+                    fastIto);
         }
     }
 }

@@ -11,24 +11,30 @@ import java.util.Objects;
 /**
  * What a generation produced.
  *
- * @param originalImage       the original branch decoded, {@code [3, H, W]} in {@code [-1, 1]} (unclamped)
+ * @param originalImage       the original branch decoded, {@code [3, H, W]} in {@code [-1, 1]} (unclamped), or
+ *                            {@code null} for a suppressed-only run in fast mode
  * @param suppressedImage     the suppressed branch decoded, {@code [3, H, W]}
- * @param originalLatent      the original branch's final latent {@code [1, 4, h, w]}
+ * @param originalLatent      the original branch's final latent {@code [1, 4, h, w]}, or {@code null} for a
+ *                            suppressed-only run in fast mode
  * @param suppressedLatent    the suppressed branch's final latent {@code [1, 4, h, w]}
  * @param suppressedTokens    the prompt-token indices that were suppressed (or strengthened), ascending
  * @param attention           per-token cross-attention maps of both branches
  * @param attentionResolution the side of the ITO attention maps that was used
  * @param itoSteps            the ITO losses of each optimised step
- * @param work                the UNet evaluations it took
+ * @param work                the UNet work it took
  * @param elapsed             wall time
+ * @param phases              wall time per phase
  */
 public record SuppressionResult(Tensor originalImage, Tensor suppressedImage, Tensor originalLatent,
                                 Tensor suppressedLatent, List<Integer> suppressedTokens, TokenAttention attention,
-                                int attentionResolution, List<ItoStep> itoSteps, UNetWork work, Duration elapsed) {
+                                int attentionResolution, List<ItoStep> itoSteps, UNetWork work, Duration elapsed,
+                                PhaseTimes phases) {
 
     public SuppressionResult {
-        Objects.requireNonNull(originalImage, "originalImage");
         Objects.requireNonNull(suppressedImage, "suppressedImage");
+        if ((originalImage == null) != (originalLatent == null)) {
+            throw new IllegalArgumentException("The original image and latent come together");
+        }
         suppressedTokens = List.copyOf(suppressedTokens);
         itoSteps = List.copyOf(itoSteps);
     }
@@ -56,8 +62,33 @@ public record SuppressionResult(Tensor originalImage, Tensor suppressedImage, Te
         }
     }
 
-    /** The original image as 8-bit RGB (a new image on each call). */
+    /**
+     * Wall time per phase of a run.
+     *
+     * @param textEncoding the CLIP passes
+     * @param inversion    encoding and inverting a photo (zero for a generation)
+     * @param denoising    the denoising steps' UNet passes and scheduler steps, ITO excluded
+     * @param ito          inference-time optimisation, its reference passes included
+     * @param decoding     the VAE decoder
+     */
+    public record PhaseTimes(Duration textEncoding, Duration inversion, Duration denoising, Duration ito,
+                             Duration decoding) {
+    }
+
+    /** Whether the original branch was run to the end (false for a suppressed-only run in fast mode). */
+    public boolean hasOriginal() {
+        return originalImage != null;
+    }
+
+    /**
+     * The original image as 8-bit RGB (a new image on each call).
+     *
+     * @throws IllegalStateException for a suppressed-only run
+     */
     public BufferedImage original() {
+        if (originalImage == null) {
+            throw new IllegalStateException("A suppressed-only run has no original image");
+        }
         return Images.toImage(originalImage);
     }
 
@@ -66,8 +97,8 @@ public record SuppressionResult(Tensor originalImage, Tensor suppressedImage, Te
         return Images.toImage(suppressedImage);
     }
 
-    /** Original | suppressed, side by side. */
+    /** Original | suppressed, side by side (the suppressed image alone for a suppressed-only run). */
     public BufferedImage sideBySide() {
-        return Images.sideBySide(List.of(original(), suppressed()));
+        return hasOriginal() ? Images.sideBySide(List.of(original(), suppressed())) : suppressed();
     }
 }

@@ -2,9 +2,9 @@ package dev.suppress.djl;
 
 import dev.suppress.core.ImageEditRequest;
 import dev.suppress.core.ImageEditResult;
+import dev.suppress.core.Mode;
 import dev.suppress.core.ProgressListener;
 import dev.suppress.core.SuppressionRequest;
-import dev.suppress.core.UNetWork;
 import dev.suppress.core.backend.BackendOptions;
 import dev.suppress.core.image.Images;
 import dev.suppress.core.inversion.ImageInversion;
@@ -17,6 +17,7 @@ import dev.suppress.core.schedule.DdimScheduler;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;
+import dev.suppress.core.testing.WorkAssertions;
 import dev.suppress.core.testing.RecordingListener;
 import dev.suppress.core.testing.TensorAssertions;
 import dev.suppress.core.testing.TensorAssertions.Tolerance;
@@ -184,7 +185,8 @@ class DjlImageEditParityTest {
     }
 
     private static void checkSuppressionStretches(String fixture, List<Tensor> unconditional) {
-        SuppressionRequest request = ImageEditRequest.builder(photo(), PROMPT).suppress("tree").build().suppression();
+        SuppressionRequest request = ImageEditRequest.builder(photo(), PROMPT).suppress("tree")
+                .suppression(options -> options.mode(Mode.REFERENCE)).build().suppression();
         try (SafetensorsFile golden = Fixtures.open(fixture)) {
             Tensor start = golden.tensor("x_t");
             SuppressionPipeline.Resumed first = pipeline.resume(request,
@@ -222,7 +224,8 @@ class DjlImageEditParityTest {
             RecordingListener recording = new RecordingListener();
             ImageEditResult result = new SuppressionPipeline(backend, tokenizer, config, FiniteDifferenceOptions.DEFAULT)
                     .edit(ImageEditRequest.builder(photo(), PROMPT).suppress("tree").inversion(
-                            Inversion.NEGATIVE_PROMPT).build(), recording);
+                            Inversion.NEGATIVE_PROMPT).suppression(options -> options.mode(Mode.REFERENCE)).build(),
+                            recording);
             assertEquals(50, result.unconditionalEmbeddings().size());
             for (Tensor unconditional : result.unconditionalEmbeddings()) {
                 assertEquals(condition, unconditional, "negative-prompt inversion uses the prompt's embedding");
@@ -233,7 +236,7 @@ class DjlImageEditParityTest {
             assertPixelsWithinOneLevel(Images.read(Fixtures.path("real/real_NPI_vae_reconstruction.png")),
                     Images.toImage(result.vaeReconstruction()));
             // 50 inversion passes; 50 steps x 4 + 10 ITO reference passes; 100 ITO probes
-            assertEquals(new UNetWork(260, 0, 100), result.suppression().work());
+            WorkAssertions.assertPasses(260, 0, 100, result.suppression().work());
             assertEquals(List.of(6), result.suppression().suppressedTokens());
         }
     }
@@ -243,12 +246,13 @@ class DjlImageEditParityTest {
         NullTextOptions twoInnerSteps = new NullTextOptions(2, 0, 1e-2);
         ImageEditResult result = new SuppressionPipeline(backend, tokenizer, config, FiniteDifferenceOptions.DEFAULT)
                 .edit(ImageEditRequest.builder(photo(), PROMPT).suppress("tree").nullText(twoInnerSteps)
-                        .suppression(options -> options.steps(4).itoIterations(1)).build(), ProgressListener.NONE);
+                        .suppression(options -> options.steps(4).itoIterations(1).mode(Mode.REFERENCE)).build(),
+                        ProgressListener.NONE);
         assertSame(Inversion.NULL_TEXT, result.inversion());
         assertEquals(4, result.unconditionalEmbeddings().size());
         // inversion 4; null text 4 x (1 conditional + 2 guided); suppression 4 x 4 + 3 ITO reference passes;
         // probes: null text 4 x 2, ITO 3 x 1 (tau 0.8 of 4 steps starts at step 1)
-        assertEquals(new UNetWork(4 + 12 + 16 + 3, 0, 8 + 3), result.suppression().work());
+        WorkAssertions.assertPasses(4 + 12 + 16 + 3, 0, 8 + 3, result.suppression().work());
     }
 
     /** 8-bit images of values within 1e-5: truncation may land one level apart. */

@@ -2,15 +2,16 @@ package dev.suppress.djl;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.suppress.core.Mode;
 import dev.suppress.core.ProgressListener;
 import dev.suppress.core.SuppressionRequest;
 import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.Suppressor;
-import dev.suppress.core.UNetWork;
 import dev.suppress.core.image.Images;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;
+import dev.suppress.core.testing.WorkAssertions;
 import dev.suppress.core.testing.RecordingListener;
 import dev.suppress.core.testing.TensorAssertions;
 import dev.suppress.core.testing.TensorAssertions.Tolerance;
@@ -70,7 +71,7 @@ class DjlSuppressionEndToEndTest {
         try (SafetensorsFile golden = Fixtures.open("e2e/gen_ito.safetensors")) {
             RecordingListener recording = new RecordingListener();
             SuppressionResult result = suppressor.generate(SuppressionRequest.builder("a man without glasses")
-                    .suppress("glasses").initialLatent(golden.tensor("initial_latent")).build(), recording);
+                    .suppress("glasses").initialLatent(golden.tensor("initial_latent")).mode(Mode.REFERENCE).build(), recording);
 
             Tensor embedding = golden.tensor("text_embeddings").reshape(77, 80);
             TensorAssertions.assertClose("text_embeddings", embedding, recording.steps().get(0).erasedEmbedding(),
@@ -120,7 +121,7 @@ class DjlSuppressionEndToEndTest {
             assertImagesMatch("gen_ito_suppressed.png", result.suppressed());
 
             // 50 steps x (2 branches x 2 passes) + 10 reference passes; 10 x 10 ITO probes
-            assertEquals(new UNetWork(210, 0, 100), result.work());
+            WorkAssertions.assertPasses(210, 0, 100, result.work());
             assertEquals(10, result.itoSteps().size());
         }
     }
@@ -130,7 +131,7 @@ class DjlSuppressionEndToEndTest {
         try (SafetensorsFile golden = Fixtures.open("e2e/gen_swr_only.safetensors")) {
             RecordingListener recording = new RecordingListener();
             SuppressionResult result = suppressor.generate(SuppressionRequest.builder("a man without glasses")
-                    .suppress("glasses").initialLatent(golden.tensor("initial_latent")).itoIterations(0).build(),
+                    .suppress("glasses").initialLatent(golden.tensor("initial_latent")).itoIterations(0).mode(Mode.REFERENCE).build(),
                     recording);
             for (int step = 10; step <= 20; step++) {
                 TensorAssertions.assertClose("erase_embedding_used_step" + step,
@@ -149,7 +150,7 @@ class DjlSuppressionEndToEndTest {
             Tensor finalLatents = golden.tensor("final_latents");
             TensorAssertions.assertClose("final_latents[suppressed]", finalLatents.slice(1).reshape(1, 4, 32, 32),
                     result.suppressedLatent(), TRAJECTORY);
-            assertEquals(new UNetWork(200, 0, 0), result.work());
+            WorkAssertions.assertPasses(200, 0, 0, result.work());
             assertImagesMatch("gen_swr_only_orig.png", result.original());
             assertImagesMatch("gen_swr_only_suppressed.png", result.suppressed());
         }

@@ -1,5 +1,6 @@
 package dev.suppress.onnx;
 
+import dev.suppress.core.Mode;
 import dev.suppress.core.SuppressionRequest;
 import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.Suppressor;
@@ -36,7 +37,7 @@ class OrtSuppressionEndToEndTest {
                      .build()) {
             RecordingListener recording = new RecordingListener();
             SuppressionResult result = suppressor.generate(SuppressionRequest.builder("a man without glasses")
-                    .suppress("glasses").initialLatent(golden.tensor("initial_latent")).itoIterations(0).build(),
+                    .suppress("glasses").initialLatent(golden.tensor("initial_latent")).itoIterations(0).mode(Mode.REFERENCE).build(),
                     recording);
             assertEquals(0, result.itoSteps().size());
             for (int step = 10; step <= 20; step++) {

@@ -31,6 +31,18 @@ public interface DenoiserWithAttention extends AutoCloseable {
         return denoise(latents, timestep, contexts, capture).attention();
     }
 
+    /**
+     * The share of a full single-sample forward pass's arithmetic that {@link #attention} (and a gradient probe's
+     * forward pass through the captured layers) performs for this capture: 1 when the backend does not stop early.
+     * Work accounting counts attention-only passes with it.
+     *
+     * @param capture    the capture
+     * @param latentSide the latent's side
+     */
+    default double attentionPassFraction(AttentionCapture capture, int latentSide) {
+        return 1.0;
+    }
+
     /** Releases native resources. */
     @Override
     void close();

@@ -17,18 +17,25 @@ import dev.suppress.core.tensor.Tensor;
 public interface GradientProbe {
 
     /**
-     * The gradient of an attention-map objective. The backend may stop the UNet after the last layer the capture
-     * needs.
+     * The gradient of an attention-map objective. The backward pass only runs through what the maps depend on.
      *
      * @param latent    {@code [1, 4, h, w]}; not modified
      * @param timestep  the diffusion timestep
      * @param context   the text embedding being optimised, {@code [77, M]}; not modified
      * @param capture   which maps the objective needs
      * @param objective the loss and its map gradient, called once between the forward and backward pass
-     * @return the loss, {@code dL/d context} and the maps
+     * @param extent    whether the forward pass runs the whole UNet (as the reference) or stops after the last
+     *                  captured layer (the same maps for less work)
+     * @return the loss, {@code dL/d context}, the maps and the pass timings
      */
     ProbeResult probe(Tensor latent, int timestep, Tensor context, AttentionCapture capture,
-                      AttentionObjective objective);
+                      AttentionObjective objective, ForwardExtent extent);
+
+    /** {@link #probe(Tensor, int, Tensor, AttentionCapture, AttentionObjective, ForwardExtent)} through the captured layers. */
+    default ProbeResult probe(Tensor latent, int timestep, Tensor context, AttentionCapture capture,
+                              AttentionObjective objective) {
+        return probe(latent, timestep, context, capture, objective, ForwardExtent.THROUGH_CAPTURED_LAYERS);
+    }
 
     /**
      * The gradient of a noise-prediction objective: the full UNet pass, then {@code J^T dL/d noise}.

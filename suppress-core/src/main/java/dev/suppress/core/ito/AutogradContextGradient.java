@@ -3,6 +3,7 @@ package dev.suppress.core.ito;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.AttentionObjective;
+import dev.suppress.core.backend.ForwardExtent;
 import dev.suppress.core.backend.ProbeResult;
 import dev.suppress.core.tensor.Tensor;
 
@@ -12,15 +13,25 @@ import java.util.Objects;
 public final class AutogradContextGradient implements ContextGradient {
 
     private final GradientProbe probe;
+    private final ForwardExtent extent;
 
-    /** @param probe the backend's probe */
+    /** @param probe the backend's probe, its forward pass stopping after the captured layers */
     public AutogradContextGradient(GradientProbe probe) {
+        this(probe, ForwardExtent.THROUGH_CAPTURED_LAYERS);
+    }
+
+    /**
+     * @param probe  the backend's probe
+     * @param extent how much of the UNet each forward pass runs
+     */
+    public AutogradContextGradient(GradientProbe probe, ForwardExtent extent) {
         this.probe = Objects.requireNonNull(probe, "probe");
+        this.extent = Objects.requireNonNull(extent, "extent");
     }
 
     @Override
     public ProbeResult evaluate(Tensor latent, int timestep, Tensor context, AttentionCapture capture,
                                 AttentionObjective objective) {
-        return probe.probe(latent, timestep, context, capture, objective);
+        return probe.probe(latent, timestep, context, capture, objective, extent);
     }
 }

@@ -86,6 +86,57 @@ public final class InferenceTimeOptimization {
         return new Outcome(embedding, losses, false);
     }
 
+    /**
+     * Fast mode's optimisation: at most {@code updates} gradient steps from {@code start}, each iterate's loss known
+     * (the last one's from {@code lossOnly}, a forward pass without backward); the iterate with the lowest loss is
+     * returned. The step size follows {@code rule}.
+     *
+     * @param lossOnly evaluates the loss alone at an embedding (an attention-only pass)
+     * @return the best iterate, the losses of every evaluated iterate, and as {@code cancelled} whether the
+     *         listener stopped the loop
+     */
+    public Outcome optimiseKeepingBest(Tensor latent, int timestep, Tensor start, AttentionCapture capture,
+                                       AttentionObjective objective, int updates, double stepSize,
+                                       FastItoOptions.StepRule rule,
+                                       java.util.function.ToDoubleFunction<Tensor> lossOnly,
+                                       IterationListener listener) {
+        float coefficient = (float) stepSize;
+        Tensor embedding = start;
+        Tensor best = start;
+        Tensor bestGradient = null;
+        double bestLoss = Double.POSITIVE_INFINITY;
+        double[] losses = new double[updates + 1];
+        int evaluated = 0;
+        for (int iteration = 0; iteration <= updates; iteration++) {
+            ProbeResult result = iteration < updates
+                    ? gradient.evaluate(latent, timestep, embedding, capture, objective) : null;
+            double value = result != null ? result.loss() : lossOnly.applyAsDouble(embedding);
+            losses[evaluated++] = value;
+            boolean improved = value < bestLoss;
+            if (improved) {
+                best = embedding;
+                bestLoss = value;
+                bestGradient = result != null ? result.contextGradient() : null;
+            }
+            if (!listener.onIteration(iteration, value, embedding)) {
+                return new Outcome(best, java.util.Arrays.copyOf(losses, evaluated), true);
+            }
+            if (result == null || value == 0.0) {
+                break;
+            }
+            if (improved || rule == FastItoOptions.StepRule.FIXED) {
+                if (improved && rule == FastItoOptions.StepRule.ADAPTIVE && iteration > 0) {
+                    coefficient *= 1.5f;
+                }
+                embedding = descend(embedding, result.contextGradient(), coefficient);
+            } else {
+                coefficient /= 2;
+                embedding = descend(best, bestGradient, coefficient);
+            }
+        }
+        return new Outcome(best, java.util.Arrays.copyOf(losses, evaluated), false);
+    }
+
     private static Tensor descend(Tensor embedding, Tensor gradient, float coefficient) {
         float[] values = embedding.toArray();
         float[] slope = gradient.toArray();

@@ -3,6 +3,7 @@ package dev.suppress.core.pipeline;
 import dev.suppress.core.GenerationCancelledException;
 import dev.suppress.core.ImageEditRequest;
 import dev.suppress.core.ImageEditResult;
+import dev.suppress.core.Mode;
 import dev.suppress.core.ProgressListener;
 import dev.suppress.core.ProgressListener.Phase;
 import dev.suppress.core.ProgressListener.Progress;
@@ -22,12 +23,14 @@ import dev.suppress.core.attention.UNetPlace;
 import dev.suppress.core.backend.DenoiserOutput;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.DiffusionBackend;
+import dev.suppress.core.backend.ForwardExtent;
 import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.LatentEncoder;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.ito.AutogradContextGradient;
 import dev.suppress.core.ito.ContextGradient;
 import dev.suppress.core.ito.FiniteDifferenceContextGradient;
+import dev.suppress.core.ito.FastItoOptions;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
 import dev.suppress.core.image.Images;
 import dev.suppress.core.inversion.ImageInversion;
@@ -56,9 +59,9 @@ import java.util.function.IntFunction;
  *
  * <p>Two branches share the initial latent: the original branch is conditioned on the prompt's embedding
  * {@code c}, the suppressed branch on {@code ĉ_i}: {@code c} before step {@code ⌈(1−τ)S⌉}, from then on
- * {@code SWR(c)} recomputed at every step, refined by ITO at steps before {@code maxItoStep}. Each step runs the
- * unconditional and conditional passes of both branches as one batch of four and applies classifier-free guidance
- * and one DDIM step to each branch.
+ * {@code SWR(c)} recomputed at every step, refined by ITO at steps before {@code maxItoStep}. Each step applies
+ * classifier-free guidance and one DDIM step to each branch. {@link Mode#REFERENCE} runs the reference's schedule;
+ * {@link Mode#FAST} leaves out the work it repeats or discards (see {@link Mode}).
  *
  * <p>Not thread-safe: one generation at a time per pipeline (the backends hold native state).
  */
@@ -97,25 +100,24 @@ public final class SuppressionPipeline {
      * @throws GenerationCancelledException when the listener cancels
      */
     public SuppressionResult generate(SuppressionRequest request, ProgressListener listener) {
-        long started = System.nanoTime();
         Objects.requireNonNull(listener, "listener");
+        Clock clock = new Clock();
         TokenizedPrompt prompt = tokenizer.tokenize(request.prompt());
         int[] negatives = negativeTokens(request, prompt);
-
         Tensor embedding = backend.textEncoder().encode(prompt.inputIds());
-        String unconditionalText = request.negativePrompt() == null ? "" : request.negativePrompt();
-        Tensor unconditional = backend.textEncoder().encode(tokenizer.tokenize(unconditionalText).inputIds());
+        Tensor unconditional = backend.textEncoder().encode(tokenizer.tokenize(
+                request.negativePrompt() == null ? "" : request.negativePrompt()).inputIds());
+        clock.textEncoding = clock.lap();
 
-        WorkCounter work = new WorkCounter();
-        DenoiserWithAttention denoiser = work.count(backend.denoiser());
-        UNetDescription unet = denoiser.description();
-        Tensor initialLatent = initialLatent(request, unet);
-        int latentSide = initialLatent.dim(3);
-        int resolution = attentionResolution(request.attentionResolution(), unet, latentSide);
-
-        Run run = new Run(request, listener, prompt, negatives, embedding, denoiser, work, latentSide, resolution);
-        Branches finalLatents = run.denoise(initialLatent, stepIndex -> unconditional, request.itoStepScale());
-        return result(run, prompt, finalLatents, work, started);
+        WorkCounter work = new WorkCounter(backend.denoiser());
+        DenoiserWithAttention denoiser = work.counted();
+        Tensor initialLatent = initialLatent(request, denoiser.description());
+        int resolution = attentionResolution(request.attentionResolution(), denoiser.description(),
+                initialLatent.dim(3));
+        Run run = new Run(request, listener, prompt, negatives, embedding, denoiser, work, resolution, clock);
+        Branches finalLatents = run.denoise(new Branches(initialLatent, initialLatent), 0, request.steps(),
+                stepIndex -> unconditional, request.itoStepScale());
+        return result(run, prompt, finalLatents, work, clock);
     }
 
     /**
@@ -129,8 +131,8 @@ public final class SuppressionPipeline {
      * @throws GenerationCancelledException when the listener cancels
      */
     public ImageEditResult edit(ImageEditRequest edit, ProgressListener listener) {
-        long started = System.nanoTime();
         Objects.requireNonNull(listener, "listener");
+        Clock clock = new Clock();
         SuppressionRequest request = edit.suppression();
         LatentEncoder encoder = backend.encoder().orElseThrow(() -> new IllegalStateException(
                 "The " + backend.name() + " backend's model has no VAE encoder; editing a photo needs one"));
@@ -143,9 +145,11 @@ public final class SuppressionPipeline {
         TokenizedPrompt prompt = tokenizer.tokenize(request.prompt());
         int[] negatives = negativeTokens(request, prompt);
         Tensor embedding = backend.textEncoder().encode(prompt.inputIds());
+        Tensor empty = backend.textEncoder().encode(tokenizer.tokenize("").inputIds());
+        clock.textEncoding = clock.lap();
 
-        WorkCounter work = new WorkCounter();
-        DenoiserWithAttention denoiser = work.count(backend.denoiser());
+        WorkCounter work = new WorkCounter(backend.denoiser());
+        DenoiserWithAttention denoiser = work.counted();
         UNetDescription unet = denoiser.description();
         int imageSide = latentSide(request, unet) * VAE_DOWNSAMPLING;
         Tensor input = Images.toTensor(Images.centerCropAndResize(edit.image(), imageSide));
@@ -161,20 +165,20 @@ public final class SuppressionPipeline {
         List<Tensor> unconditional;
         try {
             unconditional = edit.inversion() == Inversion.NULL_TEXT
-                    ? inversion.nullText(latents, embedding, backend.textEncoder().encode(
-                            tokenizer.tokenize("").inputIds()), work.count(probe), edit.nullText(), steps)
+                    ? inversion.nullText(latents, embedding, empty, work.count(probe), edit.nullText(), steps)
                     : inversion.negativePromptInversion(embedding, steps);
         } catch (ImageInversion.Stopped stopped) {
             throw new GenerationCancelledException("Cancelled after inversion step " + stopped.stepIndex());
         }
+        clock.inversion = clock.lap();
 
         Tensor invertedLatent = latents.get(latents.size() - 1);
         int resolution = attentionResolution(request.attentionResolution(), unet, invertedLatent.dim(3));
-        Run run = new Run(request, listener, prompt, negatives, embedding, denoiser, work, invertedLatent.dim(3),
-                resolution);
-        Branches finalLatents = run.denoise(invertedLatent, unconditional::get, request.itoStepScale());
+        Run run = new Run(request, listener, prompt, negatives, embedding, denoiser, work, resolution, clock);
+        Branches finalLatents = run.denoise(new Branches(invertedLatent, invertedLatent), 0, request.steps(),
+                unconditional::get, request.itoStepScale());
         return new ImageEditResult(input.slice(0), vaeReconstruction, edit.inversion(), latents, unconditional,
-                result(run, prompt, finalLatents, work, started));
+                result(run, prompt, finalLatents, work, clock));
     }
 
     /**
@@ -198,7 +202,8 @@ public final class SuppressionPipeline {
     /**
      * What {@link #resume} computed.
      *
-     * @param latents  both branches after the last step
+     * @param latents  both branches after the last step (the original is the suppressed-only run's last state of
+     *                 it when fast mode stopped it)
      * @param itoSteps the ITO losses of the optimised steps it ran
      * @param work     its UNet work
      */
@@ -212,7 +217,8 @@ public final class SuppressionPipeline {
     /**
      * Runs denoising steps {@code fromStep .. toStep-1} of both branches from given latents, with the schedule
      * {@link #generate} and {@link #edit} follow from that step on: to resume a run, or to check one stretch of a
-     * trajectory against another implementation's states.
+     * trajectory against another implementation's states. In fast mode the ITO of {@code fromStep} starts cold
+     * (there is no previous step's result).
      *
      * @param request       the suppression options (seed and initial latent unused)
      * @param from          both branches' latents before step {@code fromStep}
@@ -232,6 +238,7 @@ public final class SuppressionPipeline {
             throw new IllegalArgumentException("Expected " + request.steps() + " unconditional embeddings, got "
                     + unconditional.size());
         }
+        Clock clock = new Clock();
         TokenizedPrompt prompt = tokenizer.tokenize(request.prompt());
         int[] negatives = negativeTokens(request, prompt);
         Tensor embedding = backend.textEncoder().encode(prompt.inputIds());
@@ -243,28 +250,59 @@ public final class SuppressionPipeline {
         } else {
             unconditionalAt = unconditional::get;
         }
-        WorkCounter work = new WorkCounter();
-        DenoiserWithAttention denoiser = work.count(backend.denoiser());
-        int latentSide = from.original().dim(3);
-        int resolution = attentionResolution(request.attentionResolution(), denoiser.description(), latentSide);
-        Run run = new Run(request, listener, prompt, negatives, embedding, denoiser, work, latentSide, resolution);
+        WorkCounter work = new WorkCounter(backend.denoiser());
+        DenoiserWithAttention denoiser = work.counted();
+        int resolution = attentionResolution(request.attentionResolution(), denoiser.description(),
+                from.original().dim(3));
+        Run run = new Run(request, listener, prompt, negatives, embedding, denoiser, work, resolution, clock);
         Branches last = run.denoise(new Branches(from.original(), from.suppressed()), fromStep, toStep,
                 unconditionalAt, request.itoStepScale());
         return new Resumed(new BranchLatents(last.original, last.suppressed), run.itoSteps, work.snapshot());
     }
 
     private SuppressionResult result(Run run, TokenizedPrompt prompt, Branches finalLatents, WorkCounter work,
-                                     long started) {
-        Tensor images = backend.decoder().decode(Tensor.concat(finalLatents.original, finalLatents.suppressed));
-        TokenAttention attention = new TokenAttention(displayTokens(prompt), run.meanMap(run.originalMaps),
-                run.meanMap(run.suppressedMaps));
+                                     Clock clock) {
+        boolean withOriginal = !run.originalStopped;
+        clock.lap();
+        Tensor images = backend.decoder().decode(withOriginal
+                ? Tensor.concat(finalLatents.original, finalLatents.suppressed) : finalLatents.suppressed);
+        clock.decoding = clock.lap();
+        TokenAttention attention = new TokenAttention(displayTokens(prompt), run.originalMaps.mean(),
+                run.suppressedMaps.mean());
         List<Integer> suppressed = new ArrayList<>();
         for (int index : run.negatives) {
             suppressed.add(index);
         }
-        return new SuppressionResult(images.slice(0), images.slice(1), finalLatents.original,
-                finalLatents.suppressed, suppressed, attention, run.resolution, run.itoSteps, work.snapshot(),
-                Duration.ofNanos(System.nanoTime() - started));
+        return new SuppressionResult(withOriginal ? images.slice(0) : null, images.slice(withOriginal ? 1 : 0),
+                withOriginal ? finalLatents.original : null, finalLatents.suppressed, suppressed, attention,
+                run.resolution, run.itoSteps, work.snapshot(), clock.total(), clock.phases());
+    }
+
+    /** Wall time per phase; the ITO time is taken out of the denoising time. */
+    private static final class Clock {
+        private final long started = System.nanoTime();
+        private long last = started;
+        private Duration textEncoding = Duration.ZERO;
+        private Duration inversion = Duration.ZERO;
+        private Duration decoding = Duration.ZERO;
+        private long itoNanos;
+        private long denoisingNanos;
+
+        Duration lap() {
+            long now = System.nanoTime();
+            Duration lap = Duration.ofNanos(now - last);
+            last = now;
+            return lap;
+        }
+
+        Duration total() {
+            return Duration.ofNanos(System.nanoTime() - started);
+        }
+
+        SuppressionResult.PhaseTimes phases() {
+            return new SuppressionResult.PhaseTimes(textEncoding, inversion, Duration.ofNanos(denoisingNanos),
+                    Duration.ofNanos(itoNanos), decoding);
+        }
     }
 
     private int[] negativeTokens(SuppressionRequest request, TokenizedPrompt prompt) {
@@ -341,6 +379,38 @@ public final class SuppressionPipeline {
     private record Branches(Tensor original, Tensor suppressed) {
     }
 
+    /** A running sum of one branch's cross-attention maps, for display. */
+    private static final class MapAverage {
+        private final int resolution;
+        private float[] sum;
+        private int count;
+
+        MapAverage(int resolution) {
+            this.resolution = resolution;
+        }
+
+        void add(float[] cross, int element, int perElement) {
+            if (sum == null) {
+                sum = new float[perElement];
+            }
+            for (int i = 0; i < perElement; i++) {
+                sum[i] += cross[element * perElement + i];
+            }
+            count++;
+        }
+
+        Tensor mean() {
+            if (sum == null) {
+                return Tensor.zeros(resolution, resolution, 77);
+            }
+            float[] mean = new float[sum.length];
+            for (int i = 0; i < sum.length; i++) {
+                mean[i] = sum[i] / count;
+            }
+            return Tensor.wrapOwned(mean, resolution, resolution, sum.length / (resolution * resolution));
+        }
+    }
+
     /** The state of one generation. */
     private final class Run {
         private final SuppressionRequest request;
@@ -355,14 +425,19 @@ public final class SuppressionPipeline {
         private final AttentionCapture itoCapture;
         private final AttentionCapture displayCapture;
         private final InferenceTimeOptimization optimization;
+        private final boolean fast;
         private final List<SuppressionResult.ItoStep> itoSteps = new ArrayList<>();
-        private float[] originalMaps;
-        private float[] suppressedMaps;
-        private int mapCount;
+        private final MapAverage originalMaps;
+        private final MapAverage suppressedMaps;
         private final int resolution;
+        private final Clock clock;
+        /** Fast mode's warm start: the previous optimised step's result. */
+        private Tensor previousOptimised;
+        /** Fast mode with suppressedOnly: the original branch no longer runs. */
+        private boolean originalStopped;
 
         Run(SuppressionRequest request, ProgressListener listener, TokenizedPrompt prompt, int[] negatives,
-            Tensor embedding, DenoiserWithAttention denoiser, WorkCounter work, int latentSide, int resolution) {
+            Tensor embedding, DenoiserWithAttention denoiser, WorkCounter work, int resolution, Clock clock) {
             this.request = request;
             this.listener = listener;
             this.promptLength = prompt.length();
@@ -370,28 +445,25 @@ public final class SuppressionPipeline {
             this.embedding = embedding;
             this.denoiser = denoiser;
             this.resolution = resolution;
+            this.clock = clock;
+            this.fast = request.mode() == Mode.FAST;
             this.scheduler = new DdimScheduler(schedulerConfig, request.steps());
             this.regularization = new SoftWeightedRegularization(request.swrVariant(), request.alpha());
             this.loss = new AttentionLoss(promptLength, negatives, request.lossWeights(), TokenMaskOptions.REFERENCE);
             this.itoCapture = AttentionCapture.reference(resolution, request.itoHeadAveraging());
-            // The displayed maps: every head, as the reference's batch-2 passes average them.
-            this.displayCapture = new AttentionCapture(resolution, EnumSet.of(UNetPlace.UP, UNetPlace.DOWN),
-                    EnumSet.of(UNetPlace.UP, UNetPlace.DOWN, UNetPlace.MID), HeadAveraging.ALL_HEADS, Set.of());
+            // Reference mode displays every head, as the reference's batch-2 passes average them; fast mode reads
+            // its ITO maps from the same passes, so it displays the heads the ITO uses.
+            this.displayCapture = fast ? itoCapture : new AttentionCapture(resolution,
+                    EnumSet.of(UNetPlace.UP, UNetPlace.DOWN), EnumSet.of(UNetPlace.UP, UNetPlace.DOWN, UNetPlace.MID),
+                    HeadAveraging.ALL_HEADS, Set.of());
+            ForwardExtent extent = fast ? ForwardExtent.THROUGH_CAPTURED_LAYERS : ForwardExtent.FULL;
             ContextGradient gradient = backend.gradientProbe()
-                    .<ContextGradient>map(probe -> new AutogradContextGradient(work.count(probe)))
+                    .<ContextGradient>map(probe -> new AutogradContextGradient(work.count(probe), extent))
                     .orElseGet(() -> new FiniteDifferenceContextGradient(denoiser, finiteDifferences,
                             promptLength, negatives, 2 * finiteDifferences.directions() + 1));
             this.optimization = new InferenceTimeOptimization(gradient);
-        }
-
-        /**
-         * Runs every denoising step of both branches from {@code initialLatent}.
-         *
-         * @param unconditional the unconditional embedding {@code [77, M]} of each step
-         * @param itoScale      s
-         */
-        Branches denoise(Tensor initialLatent, IntFunction<Tensor> unconditional, double itoScale) {
-            return denoise(new Branches(initialLatent, initialLatent), 0, request.steps(), unconditional, itoScale);
+            this.originalMaps = new MapAverage(resolution);
+            this.suppressedMaps = new MapAverage(resolution);
         }
 
         /** Steps {@code fromStep .. toStep-1} from the given latents. */
@@ -399,23 +471,47 @@ public final class SuppressionPipeline {
                          double itoScale) {
             int steps = request.steps();
             int start = request.erasureStartStep();
+            int lastItoStep = lastOptimisedStep(start);
             Tensor original = from.original;
             Tensor suppressed = from.suppressed;
             for (int stepIndex = fromStep; stepIndex < toStep; stepIndex++) {
                 int timestep = scheduler.timestep(stepIndex);
-                // §3: from τ on, ĉ is recomputed from the ORIGINAL c at every step; ITO updates do not carry over.
+                // §3: from τ on, ĉ is recomputed from the ORIGINAL c at every step; ITO updates do not carry over
+                // (in reference mode; fast mode warm-starts ITO from the previous step's result).
                 Tensor erased = stepIndex >= start ? regularization.apply(embedding, negatives, promptLength)
                         : embedding;
                 Phase phase = stepIndex >= start ? Phase.REGULARISED : Phase.SHARED;
-                if (optimises(stepIndex, start, erased)) {
-                    erased = optimise(stepIndex, timestep, original, suppressed, erased, itoScale);
+                Tensor uncond = unconditional.apply(stepIndex);
+                boolean optimised = optimises(stepIndex, start, erased);
+                Branches next;
+                if (!fast) {
+                    if (optimised) {
+                        erased = optimiseReference(stepIndex, timestep, original, suppressed, erased, itoScale);
+                    }
+                    next = stepBoth(timestep, original, suppressed, uncond, erased);
+                } else if (phase == Phase.SHARED && original.equals(suppressed)) {
+                    // before τ the branches are one: compute it once
+                    Tensor shared = stepOne(timestep, original, uncond, embedding, null, true, true).latent;
+                    next = new Branches(shared, shared);
+                } else if (optimised) {
+                    OneStep originalStep = stepOne(timestep, original, uncond, embedding, itoCapture, true, false);
+                    erased = optimiseFast(stepIndex, timestep, originalStep.maps, suppressed, erased, itoScale);
+                    Tensor next2 = stepOne(timestep, suppressed, uncond, erased, null, false, true).latent;
+                    next = new Branches(originalStep.latent, next2);
+                } else if (originalStopped || (request.suppressedOnly() && stepIndex > lastItoStep)) {
+                    originalStopped = true;
+                    next = new Branches(original, stepOne(timestep, suppressed, uncond, erased, null, false, true)
+                            .latent);
+                } else {
+                    next = stepBoth(timestep, original, suppressed, uncond, erased);
+                }
+                if (optimised) {
                     phase = Phase.OPTIMISED;
                 }
-                Branches next = step(timestep, original, suppressed, unconditional.apply(stepIndex), erased);
                 original = next.original;
                 suppressed = next.suppressed;
                 Progress progress = listener.onDenoisingStep(new ProgressListener.DenoisingStep(stepIndex, steps,
-                        timestep, phase, original, suppressed, erased));
+                        timestep, phase, originalStopped ? null : original, suppressed, erased));
                 if (progress == Progress.CANCEL) {
                     throw new GenerationCancelledException("Cancelled after denoising step " + stepIndex);
                 }
@@ -423,87 +519,152 @@ public final class SuppressionPipeline {
             return new Branches(original, suppressed);
         }
 
-        /** The reference's condition: in the ITO window, ITO asked for, SWR changed something, some λ nonzero. */
-        private boolean optimises(int stepIndex, int start, Tensor erased) {
-            LossWeights weights = request.lossWeights();
-            boolean anyWeight = weights.retain() != 0 || weights.erase() != 0 || weights.selfRetain() != 0
-                    || weights.selfErase() != 0;
-            return stepIndex >= start && stepIndex < request.maxItoStep() && request.itoIterations() > 0
-                    && anyWeight && !erased.equals(embedding);
+        /** The last step ITO runs at, or -1 when it runs at none. */
+        private int lastOptimisedStep(int start) {
+            if (request.itoIterations() == 0 || !anyWeight()) {
+                return -1;
+            }
+            int last = Math.min(request.maxItoStep(), request.steps()) - 1;
+            return last >= start ? last : -1;
         }
 
-        private Tensor optimise(int stepIndex, int timestep, Tensor original, Tensor suppressed, Tensor erased,
-                                double itoScale) {
-            // §4.1: the reference maps come from a conditional pass of the original branch at this step.
+        private boolean anyWeight() {
+            LossWeights weights = request.lossWeights();
+            return weights.retain() != 0 || weights.erase() != 0 || weights.selfRetain() != 0
+                    || weights.selfErase() != 0;
+        }
+
+        /** The reference's condition: in the ITO window, ITO asked for, SWR changed something, some λ nonzero. */
+        private boolean optimises(int stepIndex, int start, Tensor erased) {
+            return stepIndex >= start && stepIndex < request.maxItoStep() && request.itoIterations() > 0
+                    && anyWeight() && !erased.equals(embedding);
+        }
+
+        /** ALGORITHM.md §4 as the reference runs it: a separate full pass for the maps, then fixed iterations. */
+        private Tensor optimiseReference(int stepIndex, int timestep, Tensor original, Tensor suppressed,
+                                         Tensor erased, double itoScale) {
+            long started = System.nanoTime();
             DenoiserOutput referencePass = denoiser.denoise(original, timestep, batchOf(embedding), itoCapture);
-            double stepSize = itoScale * Math.sqrt(scaleRange(stepIndex));
             int iterations = request.itoIterations();
             InferenceTimeOptimization.Outcome outcome = optimization.optimise(suppressed, timestep, erased,
-                    itoCapture, loss.objective(referencePass.attention()), iterations, stepSize,
+                    itoCapture, loss.objective(referencePass.attention()), iterations, stepSize(stepIndex, itoScale),
                     (iteration, value, updated) -> listener.onItoIteration(new ProgressListener.ItoIteration(
                             stepIndex, iteration, iterations, value, updated)) == Progress.CONTINUE);
-            itoSteps.add(new SuppressionResult.ItoStep(stepIndex, outcome.losses()));
+            return finishIto(stepIndex, outcome, outcome.losses(), started);
+        }
+
+        /**
+         * Fast mode: the reference maps come from the original branch's own conditional pass of this step; the
+         * optimisation starts from the previous step's result, takes a few steps and keeps the best iterate.
+         */
+        private Tensor optimiseFast(int stepIndex, int timestep, AttentionMaps referenceMaps, Tensor suppressed,
+                                    Tensor erased, double itoScale) {
+            long started = System.nanoTime();
+            FastItoOptions options = request.fastIto();
+            boolean cold = previousOptimised == null || !options.warmStart();
+            int updates = Math.min(request.itoIterations(), cold ? options.firstStepIterations()
+                    : options.iterations());
+            Tensor start = cold ? erased : previousOptimised;
+            var objective = loss.objective(referenceMaps);
+            int planned = updates + 1;
+            InferenceTimeOptimization.Outcome outcome = optimization.optimiseKeepingBest(suppressed, timestep, start,
+                    itoCapture, objective, updates, stepSize(stepIndex, itoScale),
+                    cold ? options.firstStepRule() : options.rule(),
+                    candidate -> objective.evaluate(denoiser.attention(suppressed, timestep, batchOf(candidate),
+                            itoCapture)).loss(),
+                    (iteration, value, updated) -> listener.onItoIteration(new ProgressListener.ItoIteration(
+                            stepIndex, iteration, planned, value, updated)) == Progress.CONTINUE);
+            previousOptimised = outcome.embedding();
+            double[] losses = outcome.losses();
+            double best = Double.POSITIVE_INFINITY;
+            for (double value : losses) {
+                best = Math.min(best, value);
+            }
+            // the step's last loss is the loss of the embedding it uses: the best iterate's
+            double[] reported = java.util.Arrays.copyOf(losses, losses.length + 1);
+            reported[losses.length] = best;
+            return finishIto(stepIndex, outcome, reported, started);
+        }
+
+        private Tensor finishIto(int stepIndex, InferenceTimeOptimization.Outcome outcome, double[] losses,
+                                 long started) {
+            itoSteps.add(new SuppressionResult.ItoStep(stepIndex, losses));
+            clock.itoNanos += System.nanoTime() - started;
             if (outcome.cancelled()) {
                 throw new GenerationCancelledException("Cancelled during ITO at denoising step " + stepIndex);
             }
             return outcome.embedding();
         }
 
-        /** {@code r_i} of {@code r = numpy.linspace(1, 0.1, S)} (§4.2), rounded as numpy computes it. */
-        private double scaleRange(int stepIndex) {
+        /** {@code s·√r_i}, with {@code r = numpy.linspace(1, 0.1, S)} (§4.2) rounded as numpy computes it. */
+        private double stepSize(int stepIndex, double itoScale) {
             int steps = request.steps();
+            double range;
             if (steps == 1) {
-                return 1.0;
+                range = 1.0;
+            } else if (stepIndex == steps - 1) {
+                range = 0.1;
+            } else {
+                range = stepIndex * ((0.1 - 1.0) / (steps - 1)) + 1.0;
             }
-            if (stepIndex == steps - 1) {
-                return 0.1;
-            }
-            double step = (0.1 - 1.0) / (steps - 1);
-            return stepIndex * step + 1.0;
+            return itoScale * Math.sqrt(range);
         }
 
         /** One denoising step of both branches: [uncond orig, uncond erased, cond orig, cond erased] as one batch. */
-        private Branches step(int timestep, Tensor original, Tensor suppressed, Tensor unconditional, Tensor erased) {
+        private Branches stepBoth(int timestep, Tensor original, Tensor suppressed, Tensor unconditional,
+                                  Tensor erased) {
+            long started = System.nanoTime();
             Tensor latents = Tensor.concat(original, suppressed, original, suppressed);
             Tensor contexts = Tensor.stack(unconditional, unconditional, embedding, erased);
             DenoiserOutput output = denoiser.denoise(latents, timestep, contexts, displayCapture);
-            accumulateMaps(output.attention());
-            float[] noise = output.noisePrediction().toArray();
-            int half = noise.length / 2;
-            float guidance = (float) request.guidanceScale();
-            float[] guided = new float[half];
-            for (int i = 0; i < half; i++) {
-                // ptp_utils.diffusion_step: uncond + g * (text - uncond), in float32
-                guided[i] = noise[i] + guidance * (noise[half + i] - noise[i]);
-            }
-            int[] shape = latents.shape();
-            shape[0] = 2;
-            Tensor samples = Tensor.concat(original, suppressed);
-            Tensor next = scheduler.step(Tensor.wrapOwned(guided, shape), timestep, samples).prevSample();
+            float[] cross = output.attention().cross().toArray();
+            int perElement = cross.length / 4;
+            originalMaps.add(cross, 2, perElement);
+            suppressedMaps.add(cross, 3, perElement);
+            Tensor next = scheduler.step(guided(output.noisePrediction(), 2), timestep,
+                    Tensor.concat(original, suppressed)).prevSample();
+            clock.denoisingNanos += System.nanoTime() - started;
             return new Branches(sliceBatch(next, 0), sliceBatch(next, 1));
         }
 
-        private void accumulateMaps(AttentionMaps maps) {
-            float[] cross = maps.cross().toArray();
-            int size = cross.length / maps.batchSize();
-            if (originalMaps == null) {
-                originalMaps = new float[size];
-                suppressedMaps = new float[size];
-            }
-            // batch elements 2 and 3 are the conditional passes of the original and suppressed branch
-            for (int i = 0; i < size; i++) {
-                originalMaps[i] += cross[2 * size + i];
-                suppressedMaps[i] += cross[3 * size + i];
-            }
-            mapCount++;
+        /** A branch's step after one pass. */
+        private record OneStep(Tensor latent, AttentionMaps maps) {
         }
 
-        Tensor meanMap(float[] sum) {
-            float[] mean = new float[sum.length];
-            for (int i = 0; i < sum.length; i++) {
-                mean[i] = sum[i] / mapCount;
+        /**
+         * One denoising step of one branch: [uncond, cond] as one batch, the conditional pass's maps captured with
+         * {@code capture} (or the display capture) and added to the display maps of the branches named.
+         */
+        private OneStep stepOne(int timestep, Tensor latent, Tensor unconditional, Tensor condition,
+                                AttentionCapture capture, boolean showsOriginal, boolean showsSuppressed) {
+            long started = System.nanoTime();
+            DenoiserOutput output = denoiser.denoise(Tensor.concat(latent, latent), timestep,
+                    Tensor.stack(unconditional, condition), capture != null ? capture : displayCapture);
+            float[] cross = output.attention().cross().toArray();
+            int perElement = cross.length / 2;
+            if (showsOriginal) {
+                originalMaps.add(cross, 1, perElement);
             }
-            return Tensor.wrapOwned(mean, resolution, resolution, sum.length / (resolution * resolution));
+            if (showsSuppressed) {
+                suppressedMaps.add(cross, 1, perElement);
+            }
+            Tensor next = scheduler.step(guided(output.noisePrediction(), 1), timestep, latent).prevSample();
+            clock.denoisingNanos += System.nanoTime() - started;
+            return new OneStep(next, output.attention().element(1));
+        }
+
+        /** {@code uncond + g·(cond − uncond)} per branch, in float32 (ptp_utils.diffusion_step). */
+        private Tensor guided(Tensor noise, int branches) {
+            float[] values = noise.toArray();
+            int half = values.length / 2;
+            float guidance = (float) request.guidanceScale();
+            float[] out = new float[half];
+            for (int i = 0; i < half; i++) {
+                out[i] = values[i] + guidance * (values[half + i] - values[i]);
+            }
+            int[] shape = noise.shape();
+            shape[0] = branches;
+            return Tensor.wrapOwned(out, shape);
         }
     }
 

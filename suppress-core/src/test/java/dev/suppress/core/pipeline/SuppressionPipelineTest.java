@@ -1,16 +1,17 @@
 package dev.suppress.core.pipeline;
 
 import dev.suppress.core.GenerationCancelledException;
+import dev.suppress.core.Mode;
 import dev.suppress.core.ProgressListener;
 import dev.suppress.core.SuppressionRequest;
 import dev.suppress.core.SuppressionResult;
-import dev.suppress.core.UNetWork;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.swr.SoftWeightedRegularization;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.FakeBackend;
 import dev.suppress.core.testing.Fixtures;
+import dev.suppress.core.testing.WorkAssertions;
 import dev.suppress.core.text.ClipTokenizer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -20,6 +21,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -44,7 +46,7 @@ class SuppressionPipelineTest {
     /** 10 steps, τ = 0.8: SWR from step 2; ITO (2 iterations) at steps 2 and 3. */
     private static SuppressionRequest.Builder request() {
         return SuppressionRequest.builder(PROMPT).suppress("glasses").seed(7).steps(10).tau(0.8).maxItoStep(4)
-                .itoIterations(2);
+                .itoIterations(2).mode(Mode.REFERENCE);
     }
 
     private record Recorded(List<ProgressListener.DenoisingStep> steps, List<ProgressListener.ItoIteration> ito,
@@ -127,7 +129,7 @@ class SuppressionPipelineTest {
         Recorded run = run(request().build());
         // 10 steps x batch of 4, plus one reference pass per ITO step; finite differences with K = 2 directions
         // cost 2K + 1 = 5 attention passes per iteration, 2 iterations at 2 steps.
-        assertEquals(new UNetWork(10 * 4 + 2, 2 * 2 * 5, 0), run.result().work());
+        WorkAssertions.assertPasses(10 * 4 + 2, 2 * 2 * 5, 0, run.result().work());
         assertEquals(62, run.result().work().evaluations());
     }
 
@@ -135,7 +137,7 @@ class SuppressionPipelineTest {
     void withoutItoOnlyRegularises() {
         Recorded run = run(request().itoIterations(0).build());
         assertTrue(run.result().itoSteps().isEmpty());
-        assertEquals(new UNetWork(40, 0, 0), run.result().work());
+        WorkAssertions.assertPasses(40, 0, 0, run.result().work());
         assertTrue(run.steps().stream().noneMatch(step -> step.phase() == ProgressListener.Phase.OPTIMISED));
     }
 
@@ -207,5 +209,51 @@ class SuppressionPipelineTest {
         IllegalArgumentException wrongChannels = assertThrows(IllegalArgumentException.class,
                 () -> run(request().initialLatent(Tensor.zeros(1, 3, 8, 8)).build()));
         assertTrue(wrongChannels.getMessage().contains("3 channels"), wrongChannels.getMessage());
+    }
+
+    @Test
+    void fastModeComputesTheSharedStepsOnceAndStopsTheOriginalBranchWhenAsked() {
+        Recorded run = run(request().mode(Mode.FAST).suppressedOnly(true).build());
+        // steps 0-1 shared (batch 2); 2-3 optimised: original [uncond, cond] + suppressed [uncond, cond]; 4-9 the
+        // suppressed branch alone. ITO: 2 updates at each optimised step, each 2K + 1 = 5 finite-difference passes,
+        // and one pass for the last iterate's loss.
+        WorkAssertions.assertPasses(2 * 2 + 2 * 4 + 6 * 2, 2 * (2 * 5 + 1), 0, run.result().work());
+        assertFalse(run.result().hasOriginal());
+        assertEquals(run.result().suppressed().getWidth(), run.result().sideBySide().getWidth());
+        assertThrows(IllegalStateException.class, () -> run.result().original());
+        for (ProgressListener.DenoisingStep step : run.steps()) {
+            assertEquals(step.stepIndex() >= 4, step.originalLatent() == null, "step " + step.stepIndex());
+        }
+    }
+
+    @Test
+    void fastModeWarmStartsEachStepFromThePreviousStepsResult() {
+        Recorded run = run(request().mode(Mode.FAST).build());
+        ProgressListener.DenoisingStep step2 = run.steps().get(2);
+        ProgressListener.ItoIteration firstOfStep3 = run.ito().stream().filter(it -> it.stepIndex() == 3)
+                .findFirst().orElseThrow();
+        assertEquals(step2.erasedEmbedding(), firstOfStep3.embedding());
+        // the step uses its best iterate: the lowest loss it evaluated, reported as its last loss
+        for (SuppressionResult.ItoStep step : run.result().itoSteps()) {
+            double[] losses = step.losses();
+            double best = Double.POSITIVE_INFINITY;
+            for (int i = 0; i < losses.length - 1; i++) {
+                best = Math.min(best, losses[i]);
+            }
+            assertEquals(best, step.lastLoss());
+        }
+        // without suppressedOnly both branches run to the end
+        assertTrue(run.result().hasOriginal());
+        WorkAssertions.assertPasses(2 * 2 + 2 * 4 + 6 * 4, 2 * (2 * 5 + 1), 0, run.result().work());
+    }
+
+    @Test
+    void fastAndReferenceModesShareTheStepsBeforeTau() {
+        Recorded fast = run(request().mode(Mode.FAST).build());
+        Recorded reference = run(request().build());
+        for (int step = 0; step < 2; step++) {
+            assertEquals(reference.steps().get(step).originalLatent(), fast.steps().get(step).originalLatent(),
+                    "step " + step);
+        }
     }
 }

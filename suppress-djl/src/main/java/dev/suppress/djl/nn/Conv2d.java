@@ -31,7 +31,11 @@ public final class Conv2d {
      * @return {@code [batch, out, h', w']} in {@code x}'s manager
      */
     public NDArray forward(NDArray x) {
-        return ai.djl.nn.convolutional.Conv2d.conv2d(x, weight, bias, stride, padding, NO_DILATION, 1)
+        NDArray out = ai.djl.nn.convolutional.Conv2d.conv2d(x, weight, bias, stride, padding, NO_DILATION, 1)
                 .singletonOrThrow();
+        // out elements x (in x kernel x kernel)
+        Shape kernel = weight.getShape();
+        Arithmetic.multiplyAdds(out.getShape().size() * kernel.get(1) * kernel.get(2) * kernel.get(3));
+        return out;
     }
 }

@@ -26,6 +26,9 @@ public final class Linear {
      * @return {@code [..., out]} in {@code x}'s manager
      */
     public NDArray forward(NDArray x) {
-        return ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow();
+        NDArray out = ai.djl.nn.core.Linear.linear(x, weight, bias).singletonOrThrow();
+        // out elements x in
+        Arithmetic.multiplyAdds(out.getShape().size() * weight.getShape().get(1));
+        return out;
     }
 }

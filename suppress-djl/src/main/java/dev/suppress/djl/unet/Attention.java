@@ -1,6 +1,7 @@
 package dev.suppress.djl.unet;
 
 import ai.djl.ndarray.NDArray;
+import dev.suppress.djl.nn.Arithmetic;
 import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.Linear;
 import dev.suppress.djl.weights.WeightLoader;
@@ -61,6 +62,8 @@ final class Attention {
             NDArray key = headToBatch(toK.forward(source), batch, keys);
             NDArray value = headToBatch(toV.forward(source), batch, keys);
             NDArray probabilities = query.matMul(key.transpose(0, 2, 1)).softmax(-1);
+            // QK^T and PV: batch*heads x pixels x keys x head_dim each
+            Arithmetic.multiplyAdds(2 * batch * heads * pixels * keys * headDim);
             if (recorder.wants(layerIndex)) {
                 recorder.record(layerIndex, probabilities);
             }

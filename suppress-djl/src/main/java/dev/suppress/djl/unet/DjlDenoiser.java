@@ -8,11 +8,13 @@ import dev.suppress.core.backend.DenoiserOutput;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.nn.Arithmetic;
 import dev.suppress.djl.nn.Tensors;
 
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The UNet of a diffusers folder ({@code unet/}) on DJL, with attention capture.
@@ -21,6 +23,11 @@ import java.util.Map;
  * conditional and unconditional halves of a guided step go through as one batch. Safe for concurrent calls.
  */
 public final class DjlDenoiser implements DenoiserWithAttention {
+
+    /** Multiply-adds of one full single-sample pass, by latent side. */
+    private final Map<Integer, Long> fullPassArithmetic = new ConcurrentHashMap<>();
+    /** Multiply-adds of one single-sample attention-only pass, by capture and latent side. */
+    private final Map<CaptureAt, Long> attentionPassArithmetic = new ConcurrentHashMap<>();
 
     private final UNet2DConditionModel model;
     private final UNetDescription description;
@@ -81,10 +88,11 @@ public final class DjlDenoiser implements DenoiserWithAttention {
         ensureOpen();
         try (NDManager scope = model.newScope()) {
             AttentionRecorder recorder = recorder(capture, latents, false, scope);
-            NDArray noise = model.forward(Tensors.toNDArray(scope, latents), timestep,
-                    Tensors.toNDArray(scope, contexts), recorder);
+            Arithmetic.Counted<NDArray> noise = Arithmetic.count(() -> model.forward(Tensors.toNDArray(scope,
+                    latents), timestep, Tensors.toNDArray(scope, contexts), recorder));
+            fullPassArithmetic.putIfAbsent(latents.dim(2), noise.multiplyAdds() / latents.dim(0));
             AttentionMaps maps = capture == null ? null : recorder.toMaps(recorder.crossMaps(), recorder.selfMaps());
-            return new DenoiserOutput(Tensors.toTensor(noise), maps);
+            return new DenoiserOutput(Tensors.toTensor(noise.value()), maps);
         }
     }
 
@@ -103,9 +111,40 @@ public final class DjlDenoiser implements DenoiserWithAttention {
         ensureOpen();
         try (NDManager scope = model.newScope()) {
             AttentionRecorder recorder = recorder(capture, latents, true, scope);
-            model.forward(Tensors.toNDArray(scope, latents), timestep, Tensors.toNDArray(scope, contexts), recorder);
+            long multiplyAdds = Arithmetic.count(() -> model.forward(Tensors.toNDArray(scope, latents), timestep,
+                    Tensors.toNDArray(scope, contexts), recorder)).multiplyAdds();
+            attentionPassArithmetic.putIfAbsent(new CaptureAt(capture, latents.dim(2)),
+                    multiplyAdds / latents.dim(0));
             return recorder.toMaps(recorder.crossMaps(), recorder.selfMaps());
         }
+    }
+
+    /** A capture on latents of one side. */
+    private record CaptureAt(AttentionCapture capture, int latentSide) {
+    }
+
+    /**
+     * The multiply-adds of an attention-only pass over those of a full pass, single sample: counted (convolutions,
+     * linear layers, attention products) in the first passes of each kind, or in one counting pass of a zero latent
+     * when no such pass has run yet.
+     */
+    @Override
+    public double attentionPassFraction(AttentionCapture capture, int latentSide) {
+        CaptureAt key = new CaptureAt(capture, latentSide);
+        Long full = fullPassArithmetic.get(latentSide);
+        Long cut = attentionPassArithmetic.get(key);
+        int channels = model.config().inChannels();
+        Tensor latent = Tensor.zeros(1, channels, latentSide, latentSide);
+        Tensor context = Tensor.zeros(1, 77, model.config().crossAttentionDim());
+        if (full == null) {
+            denoise(latent, 0, context, null);
+            full = fullPassArithmetic.get(latentSide);
+        }
+        if (cut == null) {
+            attention(latent, 0, context, capture);
+            cut = attentionPassArithmetic.get(key);
+        }
+        return full == 0 ? 1.0 : Math.min(1.0, (double) cut / full);
     }
 
     AttentionRecorder recorder(AttentionCapture capture, Tensor latents, boolean stopEarly, NDManager scope) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.training.GradientCollector;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.AttentionMaps;
+import dev.suppress.core.backend.ForwardExtent;
 import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.NoiseObjective;
 import dev.suppress.core.backend.NoiseProbeResult;
@@ -19,7 +20,7 @@ import java.util.Arrays;
 
 /**
  * The autograd probe of DESIGN.md on a {@link DjlDenoiser}'s UNet: the conditional pass with the context requiring
- * gradient, stopped after the last layer whose maps the capture aggregates; the aggregated maps go to core's
+ * gradient (the whole UNet, or stopped after the last layer whose maps the capture aggregates); the aggregated maps go to core's
  * objective, and the vector-Jacobian product {@code dL/dcontext = J^T dL/dmaps} comes from one backward pass of
  * {@code sum(cross * dL/dcross) + sum(self * dL/dself)}.
  *
@@ -52,7 +53,7 @@ public final class DjlGradientProbe implements GradientProbe {
      */
     @Override
     public ProbeResult probe(Tensor latent, int timestep, Tensor context, AttentionCapture capture,
-                             AttentionObjective objective) {
+                             AttentionObjective objective, ForwardExtent extent) {
         if (capture == null || objective == null) {
             throw new IllegalArgumentException("probe() needs a capture and an objective");
         }
@@ -69,11 +70,14 @@ public final class DjlGradientProbe implements GradientProbe {
                  GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
                 NDArray leaf = Tensors.toNDArray(scope, context);
                 leaf.setRequiresGradient(true);
-                AttentionRecorder recorder = denoiser.recorder(capture, latent, true, scope);
+                long forwardStarted = System.nanoTime();
+                AttentionRecorder recorder = denoiser.recorder(capture, latent,
+                        extent == ForwardExtent.THROUGH_CAPTURED_LAYERS, scope);
                 model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0), recorder);
                 NDArray cross = recorder.crossMaps();
                 NDArray self = recorder.selfMaps();
                 AttentionMaps maps = recorder.toMaps(cross, self);
+                long forwardNanos = System.nanoTime() - forwardStarted;
                 ObjectiveGradient gradient = objective.evaluate(maps);
                 NDArray target = null;
                 if (cross != null) {
@@ -84,6 +88,7 @@ public final class DjlGradientProbe implements GradientProbe {
                     target = target == null ? selfTerm : target.add(selfTerm);
                 }
                 Tensor contextGradient;
+                long backwardStarted = System.nanoTime();
                 if (target != null && recorder.dependsOnContext()) {
                     collector.backward(target);
                     contextGradient = Tensors.toTensor(leaf.getGradient());
@@ -91,7 +96,8 @@ public final class DjlGradientProbe implements GradientProbe {
                     // nothing the objective sees comes after a cross-attention layer: the maps ignore the context
                     contextGradient = Tensor.zeros(context.shape());
                 }
-                return new ProbeResult(gradient.loss(), contextGradient, maps);
+                return new ProbeResult(gradient.loss(), contextGradient, maps, forwardNanos,
+                        System.nanoTime() - backwardStarted);
             }
         }
     }
@@ -121,9 +127,11 @@ public final class DjlGradientProbe implements GradientProbe {
                  GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
                 NDArray leaf = Tensors.toNDArray(scope, context);
                 leaf.setRequiresGradient(true);
+                long forwardStarted = System.nanoTime();
                 NDArray noise = model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0),
                         denoiser.recorder(null, latent, false, scope));
                 Tensor prediction = Tensors.toTensor(noise);
+                long forwardNanos = System.nanoTime() - forwardStarted;
                 NoiseObjective.NoiseGradient gradient = objective.evaluate(prediction);
                 if (gradient.noiseGradient() == null
                         || !Arrays.equals(gradient.noiseGradient().shape(), prediction.shape())) {
@@ -132,8 +140,11 @@ public final class DjlGradientProbe implements GradientProbe {
                             : Arrays.toString(gradient.noiseGradient().shape())) + ", expected "
                             + Arrays.toString(prediction.shape()));
                 }
+                long backwardStarted = System.nanoTime();
                 collector.backward(noise.mul(Tensors.toNDArray(scope, gradient.noiseGradient())).sum());
-                return new NoiseProbeResult(gradient.loss(), Tensors.toTensor(leaf.getGradient()), prediction);
+                Tensor contextGradient = Tensors.toTensor(leaf.getGradient());
+                return new NoiseProbeResult(gradient.loss(), contextGradient, prediction, forwardNanos,
+                        System.nanoTime() - backwardStarted);
             }
         }
     }
