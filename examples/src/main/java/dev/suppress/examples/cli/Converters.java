@@ -60,11 +60,11 @@ final class Converters {
     }
 
     static final class ModeConverter implements ITypeConverter<Mode> {
-        static final Map<String, Mode> NAMES = Map.of("reference", Mode.REFERENCE);
+        static final Map<String, Mode> NAMES = Map.of("fast", Mode.FAST, "reference", Mode.REFERENCE);
 
         @Override
         public Mode convert(String value) {
-            return choose(NAMES, value, "reference");
+            return choose(NAMES, value, "fast, reference");
         }
     }
 

@@ -45,7 +45,8 @@ final class GenerateCommand extends SuppressCommand {
         SuppressionRequest request = request();
         return (suppressor, listener) -> {
             SuppressionResult result = suppressor.generate(request, listener);
-            return new Outcome(result, OutputFiles.generated(result), "original | suppressed");
+            return new Outcome(result, OutputFiles.generated(result),
+                    result.hasOriginal() ? "original | suppressed" : "suppressed only");
         };
     }
 

@@ -32,11 +32,13 @@ final class OutputFiles {
     private OutputFiles() {
     }
 
-    /** The images of a generation: original | suppressed, then each alone. */
+    /** The images of a generation: original | suppressed, then each alone (only the suppressed one without an original). */
     static LinkedHashMap<String, BufferedImage> generated(SuppressionResult result) {
         LinkedHashMap<String, BufferedImage> images = new LinkedHashMap<>();
-        images.put(SIDE_BY_SIDE, result.sideBySide());
-        images.put(ORIGINAL, result.original());
+        if (result.hasOriginal()) {
+            images.put(SIDE_BY_SIDE, result.sideBySide());
+            images.put(ORIGINAL, result.original());
+        }
         images.put(SUPPRESSED, result.suppressed());
         return images;
     }
@@ -63,7 +65,9 @@ final class OutputFiles {
      */
     static void writeLatents(SuppressionResult result, Path file) {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
-        tensors.put("original", result.originalLatent());
+        if (result.hasOriginal()) {
+            tensors.put("original", result.originalLatent());
+        }
         tensors.put("suppressed", result.suppressedLatent());
         SafetensorsWriter.write(file, tensors);
     }

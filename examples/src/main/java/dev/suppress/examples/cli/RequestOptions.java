@@ -89,8 +89,14 @@ final class RequestOptions {
     Integer imageSize;
 
     @Option(names = "--mode", paramLabel = "MODE", converter = Converters.ModeConverter.class,
-            description = "The schedule: reference (the published implementation's; the only one so far).")
+            description = "The schedule: fast (default: the same method for under half the UNet work) or reference "
+                    + "(the published implementation's, for parity).")
     Mode mode;
+
+    @Option(names = "--suppressed-only",
+            description = "Only the suppressed image is wanted: in fast mode the original branch stops after the "
+                    + "last ITO step.")
+    boolean suppressedOnly;
 
     /**
      * A builder with every given option applied over the defaults.
@@ -165,6 +171,9 @@ final class RequestOptions {
         }
         if (mode != null) {
             builder.mode(mode);
+        }
+        if (suppressedOnly) {
+            builder.suppressedOnly(true);
         }
         return builder;
     }

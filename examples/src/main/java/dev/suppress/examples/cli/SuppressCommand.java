@@ -138,13 +138,14 @@ abstract class SuppressCommand implements Callable<Integer> {
         for (Path image : images.subList(1, images.size() - 1)) {
             others.add(image.toAbsolutePath().toString());
         }
-        stdout.println("images: " + images.get(0).toAbsolutePath() + " (" + outcome.caption() + "), "
-                + String.join(", ", others));
+        stdout.println("images: " + images.get(0).toAbsolutePath() + " (" + outcome.caption() + ")"
+                + (others.isEmpty() ? "" : ", " + String.join(", ", others)));
         stdout.printf(Locale.ROOT, "cross-attention: %s (%dx%d maps per prompt token; top row original, bottom row "
                         + "suppressed; %s marks a suppressed token)%n", images.get(images.size() - 1).toAbsolutePath(),
                 result.attentionResolution(), result.attentionResolution(), OutputFiles.SUPPRESSED_MARK);
         if (saveLatents != null) {
-            stdout.println("latents: " + saveLatents.toAbsolutePath() + " (tensors 'original' and 'suppressed')");
+            stdout.println("latents: " + saveLatents.toAbsolutePath() + (result.hasOriginal()
+                    ? " (tensors 'original' and 'suppressed')" : " (tensor 'suppressed')"));
         }
         stdout.println("suppressed tokens: " + describeTokens(result));
         stdout.println("model: " + folder.toAbsolutePath() + " (" + backend + " on " + modelOptions.device + ")");
@@ -152,6 +153,15 @@ abstract class SuppressCommand implements Callable<Integer> {
             stdout.println("note: the built-in model has RANDOM weights, so the images are noise. " + REAL_MODEL_HINT);
         }
         stdout.println("unet: " + result.work());
+        stdout.printf(Locale.ROOT, "unet-work: %.1f%n", result.work().forwardEquivalents());
+        SuppressionResult.PhaseTimes phases = result.phases();
+        stdout.printf(Locale.ROOT, "phases: text encoding %.1f s, inversion %.1f s, denoising %.1f s, ito %.1f s, "
+                        + "decoding %.1f s%n", seconds(phases.textEncoding()), seconds(phases.inversion()),
+                seconds(phases.denoising()), seconds(phases.ito()), seconds(phases.decoding()));
+    }
+
+    private static double seconds(java.time.Duration duration) {
+        return duration.toNanos() / 1e9;
     }
 
     private static void createFolder(Path folder) {

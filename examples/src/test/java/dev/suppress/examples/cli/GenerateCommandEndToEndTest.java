@@ -40,7 +40,7 @@ class GenerateCommandEndToEndTest {
         CliRun run = CliRun.of("generate", "--prompt", "a man without glasses", "--suppress", "glasses",
                 "--cache-dir", dir.resolve("cache").toString(), "--out", out.toString(),
                 "--save-latents", latents.toString(),
-                "--steps", "4", "--ito-iterations", "1", "--max-ito-step", "3", "--tau", "0.5");
+                "--steps", "4", "--ito-iterations", "1", "--max-ito-step", "3", "--tau", "0.5", "--mode", "reference");
         assertEquals(0, run.exitCode(), run.transcript());
 
         for (String name : new String[] {OutputFiles.SIDE_BY_SIDE, OutputFiles.ORIGINAL, OutputFiles.SUPPRESSED}) {
@@ -69,7 +69,29 @@ class GenerateCommandEndToEndTest {
         String losses = line(run.out(), "ito-final-losses: ");
         assertEquals(1, losses.split(",").length, run.transcript());
         assertTrue(Double.isFinite(Double.parseDouble(losses)), run.transcript());
-        assertTrue(line(run.out(), "unet: ").startsWith("18 UNet evaluations"), run.transcript());
+        assertTrue(line(run.out(), "unet: ").contains(" 18 UNet evaluations"), run.transcript());
+        assertTrue(Double.parseDouble(line(run.out(), "unet-work: ")) >= 16, run.transcript());
+    }
+
+    @Test
+    void fastModeSuppressedOnlyWritesTheSuppressedImageAndItsWork() {
+        Path out = dir.resolve("fast");
+        Path latents = dir.resolve("fast.safetensors");
+        CliRun run = CliRun.of("generate", "--model", Fixtures.tinyModel().toString(), "--prompt",
+                "a man without glasses", "--suppress", "glasses", "--seed", "2023", "--steps", "10",
+                "--max-ito-step", "4", "--mode", "fast", "--suppressed-only", "--out", out.toString(),
+                "--save-latents", latents.toString());
+        assertEquals(0, run.exitCode(), run.transcript());
+        assertTrue(out.resolve(OutputFiles.SUPPRESSED).toFile().isFile(), run.transcript());
+        assertTrue(!out.resolve(OutputFiles.ORIGINAL).toFile().exists(), run.transcript());
+        try (SafetensorsFile file = SafetensorsFile.open(latents)) {
+            assertEquals(Set.of("suppressed"), file.names());
+        }
+        // steps 2 and 3 optimised; the loss of each step's best iterate
+        assertEquals(2, line(run.out(), "ito-final-losses: ").split(",").length, run.transcript());
+        double work = Double.parseDouble(line(run.out(), "unet-work: "));
+        assertTrue(work > 0 && work < 10 * 4, run.transcript());
+        assertTrue(run.out().contains("phases: "), run.transcript());
     }
 
     @Test

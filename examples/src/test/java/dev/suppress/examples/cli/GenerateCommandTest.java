@@ -35,7 +35,7 @@ class GenerateCommandTest {
                 "--seed", "7", "--steps", "30", "--guidance", "5.5", "--swr", "beta", "--alpha", "0.25", "--tau", "0.6",
                 "--ito-iterations", "3", "--ito-step-scale", "12", "--max-ito-step", "15",
                 "--loss-weights", "1,-1,0.5,-0.25", "--negative-prompt", "blurry", "--head-averaging", "all",
-                "--attention-resolution", "8", "--size", "256", "--mode", "reference");
+                "--attention-resolution", "8", "--size", "256", "--mode", "reference", "--suppressed-only");
         SuppressionRequest expected = SuppressionRequest.builder(PROMPT)
                 .suppress("glasses", "a hat")
                 .suppressTokenIndices(2, 3)
@@ -52,6 +52,7 @@ class GenerateCommandTest {
                 .itoHeadAveraging(HeadAveraging.ALL_HEADS)
                 .attentionResolution(8)
                 .imageSize(256)
+                .suppressedOnly(true)
                 .mode(Mode.REFERENCE)
                 .build();
         assertEquals(expected, command.request());
