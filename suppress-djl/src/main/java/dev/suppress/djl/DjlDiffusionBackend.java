@@ -3,6 +3,7 @@ package dev.suppress.djl;
 import dev.suppress.core.ModelFormatException;
 import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.BackendOptions;
+import dev.suppress.core.backend.Closeables;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.DiffusionBackend;
 import dev.suppress.core.backend.LatentDecoder;
@@ -83,13 +84,7 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
             return new DjlDiffusionBackend(textEncoder, denoiser, decoder, encoder,
                     new DjlGradientProbe(denoiser));
         } catch (RuntimeException | Error e) {
-            for (AutoCloseable part : opened) {
-                try {
-                    part.close();
-                } catch (Exception suppressed) {
-                    e.addSuppressed(suppressed);
-                }
-            }
+            Closeables.closeAfterFailure(e, opened);
             throw e;
         }
     }
@@ -152,25 +147,7 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
      */
     @Override
     public void close() {
-        RuntimeException failure = null;
-        for (AutoCloseable part : new AutoCloseable[] {textEncoder, denoiser, decoder, encoder}) {
-            if (part == null) {
-                continue;
-            }
-            try {
-                part.close();
-            } catch (Exception e) {
-                if (failure == null) {
-                    failure = e instanceof RuntimeException runtime ? runtime
-                            : new IllegalStateException("Closing " + part + " failed", e);
-                } else {
-                    failure.addSuppressed(e);
-                }
-            }
-        }
-        if (failure != null) {
-            throw failure;
-        }
+        Closeables.closeAll(textEncoder, denoiser, decoder, encoder);
     }
 
     @Override

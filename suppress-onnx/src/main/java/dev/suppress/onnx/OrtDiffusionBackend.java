@@ -2,6 +2,7 @@ package dev.suppress.onnx;
 
 import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.BackendOptions;
+import dev.suppress.core.backend.Closeables;
 import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.DiffusionBackend;
@@ -77,14 +78,7 @@ public final class OrtDiffusionBackend implements DiffusionBackend {
             }
             return new OrtDiffusionBackend(textEncoder, denoiser, decoder, encoder, denoiser.device());
         } catch (RuntimeException e) {
-            for (AutoCloseable part : opened) {
-                try {
-                    part.close();
-                } catch (Exception closeFailure) {
-                    e.addSuppressed(closeFailure);
-                }
-            }
-            throw e;
+            throw Closeables.closeAfterFailure(e, opened);
         }
     }
 
@@ -127,25 +121,6 @@ public final class OrtDiffusionBackend implements DiffusionBackend {
     /** Closes every part, even when one fails; the first failure is thrown with the others suppressed. */
     @Override
     public void close() {
-        RuntimeException failure = null;
-        List<AutoCloseable> parts = new ArrayList<>(List.of(textEncoder, denoiser, decoder));
-        if (encoder != null) {
-            parts.add(encoder);
-        }
-        for (AutoCloseable part : parts) {
-            try {
-                part.close();
-            } catch (Exception e) {
-                if (failure == null) {
-                    failure = e instanceof RuntimeException runtime ? runtime
-                            : new OrtExecutionException("Cannot close " + part, e);
-                } else {
-                    failure.addSuppressed(e);
-                }
-            }
-        }
-        if (failure != null) {
-            throw failure;
-        }
+        Closeables.closeAll(textEncoder, denoiser, decoder, encoder);
     }
 }
