@@ -38,16 +38,6 @@ public record AttentionMaps(Tensor cross, Tensor self, Map<AttentionLayerId, Ten
 
     /** The maps of batch element {@code index} alone, as a batch of one (raw maps dropped). */
     public AttentionMaps element(int index) {
-        Tensor oneCross = cross.slice(index);
-        Tensor oneSelf = self.slice(index);
-        return new AttentionMaps(oneCross.reshape(prepend(oneCross.shape())), oneSelf.reshape(prepend(oneSelf.shape())),
-                Map.of());
-    }
-
-    private static int[] prepend(int[] shape) {
-        int[] out = new int[shape.length + 1];
-        out[0] = 1;
-        System.arraycopy(shape, 0, out, 1, shape.length);
-        return out;
+        return new AttentionMaps(cross.batchElement(index), self.batchElement(index), Map.of());
     }
 }

@@ -624,7 +624,7 @@ public final class SuppressionPipeline {
             Tensor next = scheduler.step(guided(output.noisePrediction(), 2), timestep,
                     Tensor.concat(original, suppressed)).prevSample();
             clock.denoisingNanos += System.nanoTime() - started;
-            return new Branches(sliceBatch(next, 0), sliceBatch(next, 1));
+            return new Branches(next.batchElement(0), next.batchElement(1));
         }
 
         /** A branch's step after one pass. */
@@ -671,14 +671,5 @@ public final class SuppressionPipeline {
     private static Tensor batchOf(Tensor context) {
         int[] shape = context.shape();
         return context.reshape(1, shape[0], shape[1]);
-    }
-
-    private static Tensor sliceBatch(Tensor batch, int index) {
-        Tensor element = batch.slice(index);
-        int[] shape = element.shape();
-        int[] withBatch = new int[shape.length + 1];
-        withBatch[0] = 1;
-        System.arraycopy(shape, 0, withBatch, 1, shape.length);
-        return element.reshape(withBatch);
     }
 }

@@ -156,6 +156,19 @@ public final class Tensor {
     }
 
     /**
+     * Element {@code index} of the first dimension as a batch of one: {@code [n, ...]} to {@code [1, ...]}.
+     *
+     * @throws IndexOutOfBoundsException when {@code index} is outside the first dimension
+     */
+    public Tensor batchElement(int index) {
+        Tensor element = slice(index);
+        int[] withBatch = new int[shape.length];
+        withBatch[0] = 1;
+        System.arraycopy(shape, 1, withBatch, 1, shape.length - 1);
+        return new Tensor(element.data, withBatch);
+    }
+
+    /**
      * Stacks tensors of equal shape along a new first dimension.
      *
      * @throws IllegalArgumentException when the list is empty or the shapes differ

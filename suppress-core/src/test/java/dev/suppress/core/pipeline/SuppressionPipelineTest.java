@@ -11,6 +11,7 @@ import dev.suppress.core.swr.SoftWeightedRegularization;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.FakeBackend;
 import dev.suppress.core.testing.Fixtures;
+import dev.suppress.core.testing.RecordingListener;
 import dev.suppress.core.testing.WorkAssertions;
 import dev.suppress.core.text.ClipTokenizer;
 import org.junit.jupiter.api.BeforeAll;
@@ -54,22 +55,9 @@ class SuppressionPipelineTest {
     }
 
     private static Recorded run(SuppressionRequest request) {
-        List<ProgressListener.DenoisingStep> steps = new ArrayList<>();
-        List<ProgressListener.ItoIteration> ito = new ArrayList<>();
-        SuppressionResult result = pipeline(new FakeBackend()).generate(request, new ProgressListener() {
-            @Override
-            public Progress onDenoisingStep(DenoisingStep step) {
-                steps.add(step);
-                return Progress.CONTINUE;
-            }
-
-            @Override
-            public Progress onItoIteration(ItoIteration iteration) {
-                ito.add(iteration);
-                return Progress.CONTINUE;
-            }
-        });
-        return new Recorded(steps, ito, result);
+        RecordingListener recording = new RecordingListener();
+        SuppressionResult result = pipeline(new FakeBackend()).generate(request, recording);
+        return new Recorded(recording.steps(), recording.iterations(), result);
     }
 
     @Test

@@ -119,12 +119,12 @@ public abstract class DiffusionBackendContract {
         DenoiserOutput both = denoiser.denoise(latents, 501, contexts, capture(HeadAveraging.ALL_HEADS));
         assertArrayEquals(latents.shape(), both.noisePrediction().shape());
         for (int b = 0; b < 2; b++) {
-            DenoiserOutput one = denoiser.denoise(single(latents, b), 501, single(contexts, b),
+            DenoiserOutput one = denoiser.denoise(latents.batchElement(b), 501, contexts.batchElement(b),
                     capture(HeadAveraging.ALL_HEADS));
             TensorAssertions.assertClose("noise of batch element " + b, one.noisePrediction(),
-                    single(both.noisePrediction(), b), BATCH_INDEPENDENCE);
+                    both.noisePrediction().batchElement(b), BATCH_INDEPENDENCE);
             TensorAssertions.assertClose("cross maps of batch element " + b, one.attention().cross(),
-                    single(both.attention().cross(), b), BATCH_INDEPENDENCE);
+                    both.attention().cross().batchElement(b), BATCH_INDEPENDENCE);
         }
     }
 
@@ -282,14 +282,5 @@ public abstract class DiffusionBackendContract {
             }
             assertEquals(1.0, sum, 1e-4, name + " row " + row + " is not a probability distribution");
         }
-    }
-
-    private static Tensor single(Tensor batch, int index) {
-        Tensor element = batch.slice(index);
-        int[] shape = element.shape();
-        int[] withBatch = new int[shape.length + 1];
-        withBatch[0] = 1;
-        System.arraycopy(shape, 0, withBatch, 1, shape.length);
-        return element.reshape(withBatch);
     }
 }

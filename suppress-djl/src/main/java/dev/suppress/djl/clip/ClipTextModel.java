@@ -4,9 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import dev.suppress.djl.nn.LayerNorm;
-import dev.suppress.djl.nn.TorchRuntime;
-import dev.suppress.djl.weights.ConfigJson;
-import dev.suppress.djl.weights.WeightFiles;
+import dev.suppress.djl.weights.PartLoading;
 import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
@@ -73,34 +71,17 @@ final class ClipTextModel implements AutoCloseable {
      *                                               supported CLIP text model
      */
     static ClipTextModel load(Path folder, ai.djl.Device device) {
-        ClipTextConfig config = ClipTextConfig.read(ConfigJson.read(folder));
-        Path file = WeightFiles.find(folder);
-        NDManager weights = TorchRuntime.newManager(device);
-        try (WeightLoader loader = WeightLoader.open(file, weights)) {
-            ClipTextModel model = new ClipTextModel(config, loader, weights);
-            loader.finish("CLIPTextModel that " + folder.getFileName() + "/config.json describes", List.of());
-            // STYLE.md §4: any later attachment to the weights manager is a leak, make it throw
-            weights.cap();
-            return model;
-        } catch (RuntimeException | Error e) {
-            weights.close();
-            throw e;
-        }
+        return PartLoading.load(folder, device, ClipTextConfig::read, "CLIPTextModel", List.of(), ClipTextModel::new);
     }
 
     /**
      * The key and shape of every parameter of the model that {@code folder/config.json} describes, in the order the
-     * constructor asks for them, found by running it against a {@linkplain WeightLoader#recording recording loader}.
+     * constructor asks for them.
      *
      * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
      */
     static Map<String, long[]> parameterShapes(Path folder) {
-        ClipTextConfig config = ClipTextConfig.read(ConfigJson.read(folder));
-        try (NDManager standIns = TorchRuntime.newManager(ai.djl.Device.cpu());
-             WeightLoader recorder = WeightLoader.recording(standIns)) {
-            new ClipTextModel(config, recorder, standIns);
-            return recorder.requestedShapes();
-        }
+        return PartLoading.parameterShapes(folder, ClipTextConfig::read, ClipTextModel::new);
     }
 
     ClipTextConfig config() {

@@ -57,14 +57,7 @@ public final class DjlGradientProbe implements GradientProbe {
         if (capture == null || objective == null) {
             throw new IllegalArgumentException("probe() needs a capture and an objective");
         }
-        if (latent.rank() != 4 || latent.dim(0) != 1 || context.rank() != 2) {
-            throw new IllegalArgumentException("Expected latent [1, c, h, w] and context [keys, M], got "
-                    + Arrays.toString(latent.shape()) + " and " + Arrays.toString(context.shape()));
-        }
-        Tensor contexts = context.reshape(1, context.dim(0), context.dim(1));
-        denoiser.checkInputs(latent, contexts, capture);
-        denoiser.ensureOpen();
-        UNet2DConditionModel model = denoiser.model();
+        UNet2DConditionModel model = checkedModel(latent, context, capture);
         synchronized (COLLECTOR_LOCK) {
             try (NDManager scope = model.newScope();
                  GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
@@ -114,14 +107,7 @@ public final class DjlGradientProbe implements GradientProbe {
         if (objective == null) {
             throw new IllegalArgumentException("noiseGradient() needs an objective");
         }
-        if (latent.rank() != 4 || latent.dim(0) != 1 || context.rank() != 2) {
-            throw new IllegalArgumentException("Expected latent [1, c, h, w] and context [keys, M], got "
-                    + Arrays.toString(latent.shape()) + " and " + Arrays.toString(context.shape()));
-        }
-        Tensor contexts = context.reshape(1, context.dim(0), context.dim(1));
-        denoiser.checkInputs(latent, contexts, null);
-        denoiser.ensureOpen();
-        UNet2DConditionModel model = denoiser.model();
+        UNet2DConditionModel model = checkedModel(latent, context, null);
         synchronized (COLLECTOR_LOCK) {
             try (NDManager scope = model.newScope();
                  GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
@@ -147,6 +133,17 @@ public final class DjlGradientProbe implements GradientProbe {
                         System.nanoTime() - backwardStarted);
             }
         }
+    }
+
+    /** The open model, after checking a single-sample latent and a context against it and the capture. */
+    private UNet2DConditionModel checkedModel(Tensor latent, Tensor context, AttentionCapture capture) {
+        if (latent.rank() != 4 || latent.dim(0) != 1 || context.rank() != 2) {
+            throw new IllegalArgumentException("Expected latent [1, c, h, w] and context [keys, M], got "
+                    + Arrays.toString(latent.shape()) + " and " + Arrays.toString(context.shape()));
+        }
+        denoiser.checkInputs(latent, context.reshape(1, context.dim(0), context.dim(1)), capture);
+        denoiser.ensureOpen();
+        return denoiser.model();
     }
 
     /** {@code sum(maps * upstream)}: its gradient with respect to the maps is {@code upstream}. */

@@ -9,9 +9,7 @@ import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.GroupNorm;
 import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.Tensors;
-import dev.suppress.djl.nn.TorchRuntime;
-import dev.suppress.djl.weights.ConfigJson;
-import dev.suppress.djl.weights.WeightFiles;
+import dev.suppress.djl.weights.PartLoading;
 import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
@@ -103,35 +101,18 @@ final class UNet2DConditionModel implements AutoCloseable {
      *                                               match it
      */
     static UNet2DConditionModel load(Path folder, ai.djl.Device device) {
-        UNet2DConditionConfig config = UNet2DConditionConfig.read(ConfigJson.read(folder));
-        Path file = WeightFiles.find(folder);
-        NDManager weights = TorchRuntime.newManager(device);
-        try (WeightLoader loader = WeightLoader.open(file, weights)) {
-            UNet2DConditionModel model = new UNet2DConditionModel(config, loader, weights);
-            loader.finish("UNet2DConditionModel that " + folder.getFileName() + "/config.json describes", List.of());
-            // STYLE.md §4: any later attachment to the weights manager is a leak, make it throw
-            weights.cap();
-            return model;
-        } catch (RuntimeException | Error e) {
-            weights.close();
-            throw e;
-        }
+        return PartLoading.load(folder, device, UNet2DConditionConfig::read, "UNet2DConditionModel", List.of(),
+                UNet2DConditionModel::new);
     }
 
     /**
      * The key and shape of every parameter of the UNet that {@code folder/config.json} describes, in the order the
-     * constructors ask for them, found by running them against a {@linkplain WeightLoader#recording recording
-     * loader}.
+     * constructors ask for them.
      *
      * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
      */
     static Map<String, long[]> parameterShapes(Path folder) {
-        UNet2DConditionConfig config = UNet2DConditionConfig.read(ConfigJson.read(folder));
-        try (NDManager standIns = TorchRuntime.newManager(ai.djl.Device.cpu());
-             WeightLoader recorder = WeightLoader.recording(standIns)) {
-            new UNet2DConditionModel(config, recorder, standIns);
-            return recorder.requestedShapes();
-        }
+        return PartLoading.parameterShapes(folder, UNet2DConditionConfig::read, UNet2DConditionModel::new);
     }
 
     UNet2DConditionConfig config() {

@@ -1,9 +1,7 @@
 package dev.suppress.djl.vae;
 
 import ai.djl.ndarray.NDManager;
-import dev.suppress.djl.nn.TorchRuntime;
-import dev.suppress.djl.weights.ConfigJson;
-import dev.suppress.djl.weights.WeightFiles;
+import dev.suppress.djl.weights.PartLoading;
 import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
@@ -31,34 +29,18 @@ record VaePart<T>(AutoencoderKLConfig config, NDManager weights, Path file, T mo
      */
     static <T> VaePart<T> load(Path folder, ai.djl.Device device, String modelName, List<String> foreignPrefixes,
                                BiFunction<WeightLoader, AutoencoderKLConfig, T> build) {
-        AutoencoderKLConfig config = AutoencoderKLConfig.read(ConfigJson.read(folder));
-        Path file = WeightFiles.find(folder);
-        NDManager weights = TorchRuntime.newManager(device);
-        try (WeightLoader loader = WeightLoader.open(file, weights)) {
-            T modules = build.apply(loader, config);
-            loader.finish(modelName + " of the AutoencoderKL that " + folder.getFileName() + "/config.json describes",
-                    foreignPrefixes);
-            // STYLE.md §4: any later attachment to the weights manager is a leak, make it throw
-            weights.cap();
-            return new VaePart<>(config, weights, file, modules);
-        } catch (RuntimeException | Error e) {
-            weights.close();
-            throw e;
-        }
+        return PartLoading.load(folder, device, AutoencoderKLConfig::read, modelName + " of the AutoencoderKL",
+                foreignPrefixes, (config, loader, weights) -> new VaePart<>(config, weights, loader.file(),
+                        build.apply(loader, config)));
     }
 
     /**
-     * The key and shape of every parameter of one half, in the order {@code build} asks for them, found by running
-     * it against a {@linkplain WeightLoader#recording recording loader}.
+     * The key and shape of every parameter of one half, in the order {@code build} asks for them.
      *
      * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
      */
     static Map<String, long[]> parameterShapes(Path folder, BiFunction<WeightLoader, AutoencoderKLConfig, ?> build) {
-        AutoencoderKLConfig config = AutoencoderKLConfig.read(ConfigJson.read(folder));
-        try (NDManager standIns = TorchRuntime.newManager(ai.djl.Device.cpu());
-             WeightLoader recorder = WeightLoader.recording(standIns)) {
-            build.apply(recorder, config);
-            return recorder.requestedShapes();
-        }
+        return PartLoading.parameterShapes(folder, AutoencoderKLConfig::read,
+                (config, loader, weights) -> build.apply(loader, config));
     }
 }

@@ -1,0 +1,72 @@
+package dev.suppress.djl.weights;
+
+import ai.djl.ndarray.NDManager;
+import dev.suppress.djl.nn.TorchRuntime;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * Loading one model part (CLIP, UNet, a VAE half) from its diffusers folder the same way for all: parse
+ * {@code config.json}, build the modules against the folder's safetensors weights in a fresh NDManager, report every
+ * missing or mis-shaped parameter at once, and cap the manager (STYLE.md §4: any later attachment to it is a leak,
+ * so it throws); or list the parameters a configuration needs without any file.
+ */
+public final class PartLoading {
+
+    private PartLoading() {
+    }
+
+    /** Builds a part's modules from its configuration and a loader that hands out its parameters. */
+    @FunctionalInterface
+    public interface Builder<C, T> {
+        /**
+         * @param config  the parsed configuration
+         * @param loader  hands out parameters by key and shape
+         * @param weights the manager the parameters live in (the part owns it)
+         */
+        T build(C config, WeightLoader loader, NDManager weights);
+    }
+
+    /**
+     * Loads a part.
+     *
+     * @param readConfig      parses {@code folder/config.json}
+     * @param modelName       what the part is, for messages ("CLIPTextModel")
+     * @param foreignPrefixes key prefixes present in the file but belonging to another part (the other VAE half)
+     * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not fit
+     */
+    public static <C, T> T load(Path folder, ai.djl.Device device, Function<ConfigJson, C> readConfig,
+                                String modelName, List<String> foreignPrefixes, Builder<C, T> build) {
+        C config = readConfig.apply(ConfigJson.read(folder));
+        Path file = WeightFiles.find(folder);
+        NDManager weights = TorchRuntime.newManager(device);
+        try (WeightLoader loader = WeightLoader.open(file, weights)) {
+            T part = build.build(config, loader, weights);
+            loader.finish(modelName + " that " + folder.getFileName() + "/config.json describes", foreignPrefixes);
+            weights.cap();
+            return part;
+        } catch (RuntimeException | Error e) {
+            weights.close();
+            throw e;
+        }
+    }
+
+    /**
+     * The key and shape of every parameter of the part {@code folder/config.json} describes, in the order the
+     * builder asks for them, found by running it against a {@linkplain WeightLoader#recording recording loader}.
+     *
+     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     */
+    public static <C> Map<String, long[]> parameterShapes(Path folder, Function<ConfigJson, C> readConfig,
+                                                          Builder<C, ?> build) {
+        C config = readConfig.apply(ConfigJson.read(folder));
+        try (NDManager standIns = TorchRuntime.newManager(ai.djl.Device.cpu());
+             WeightLoader recorder = WeightLoader.recording(standIns)) {
+            build.build(config, recorder, standIns);
+            return recorder.requestedShapes();
+        }
+    }
+}
