@@ -431,6 +431,7 @@ public final class SuppressionPipeline {
         private final MapAverage suppressedMaps;
         private final int resolution;
         private final Clock clock;
+        private Tensor regularisedEmbedding;
         /** Fast mode's warm start: the previous optimised step's result. */
         private Tensor previousOptimised;
         /** Fast mode with suppressedOnly: the original branch no longer runs. */
@@ -476,10 +477,10 @@ public final class SuppressionPipeline {
             Tensor suppressed = from.suppressed;
             for (int stepIndex = fromStep; stepIndex < toStep; stepIndex++) {
                 int timestep = scheduler.timestep(stepIndex);
-                // §3: from τ on, ĉ is recomputed from the ORIGINAL c at every step; ITO updates do not carry over
-                // (in reference mode; fast mode warm-starts ITO from the previous step's result).
-                Tensor erased = stepIndex >= start ? regularization.apply(embedding, negatives, promptLength)
-                        : embedding;
+                // §3: from τ on, ĉ is SWR of the ORIGINAL c at every step; ITO updates do not carry over (in
+                // reference mode; fast mode warm-starts ITO from the previous step's result). SWR(c) is the same at
+                // every step, so it is computed once.
+                Tensor erased = stepIndex >= start ? regularised() : embedding;
                 Phase phase = stepIndex >= start ? Phase.REGULARISED : Phase.SHARED;
                 Tensor uncond = unconditional.apply(stepIndex);
                 boolean optimised = optimises(stepIndex, start, erased);
@@ -517,6 +518,14 @@ public final class SuppressionPipeline {
                 }
             }
             return new Branches(original, suppressed);
+        }
+
+        /** SWR(c), computed on first use. */
+        private Tensor regularised() {
+            if (regularisedEmbedding == null) {
+                regularisedEmbedding = regularization.apply(embedding, negatives, promptLength);
+            }
+            return regularisedEmbedding;
         }
 
         /** The last step ITO runs at, or -1 when it runs at none. */
