@@ -51,7 +51,8 @@ public class GradientProbeBenchmark {
     public void load() {
         model = TinyDjlModel.open();
         probe = model.backend.gradientProbe().orElseThrow();
-        AttentionLoss loss = AttentionLoss.withReferenceSettings(6, TinyDjlModel.NEGATIVE_TOKENS);
+        AttentionLoss loss = AttentionLoss.withReferenceSettings(model.promptLength,
+                TinyDjlModel.NEGATIVE_TOKENS);
         objective = loss.objective(model.backend.denoiser().attention(model.latent, TinyDjlModel.TIMESTEP,
                 model.contexts(1), model.capture));
     }

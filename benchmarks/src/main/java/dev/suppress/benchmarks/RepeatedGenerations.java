@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.function.ToDoubleFunction;
 
 /**
  * Many consecutive generations in one process, watching memory: after every {@code --sample-every} generations the
@@ -149,7 +150,7 @@ public final class RepeatedGenerations implements Callable<Integer> {
     }
 
     /** Prints the slope over generations ≥ {@link #SLOPE_FROM} and says whether it is flat. */
-    private boolean verdict(String name, List<Sample> samples, java.util.function.ToDoubleFunction<Sample> value) {
+    private boolean verdict(String name, List<Sample> samples, ToDoubleFunction<Sample> value) {
         List<Sample> fitted = samples.stream().filter(sample -> sample.generation >= SLOPE_FROM).toList();
         if (fitted.size() < 2 || value.applyAsDouble(fitted.get(0)) < 0) {
             out.printf(Locale.ROOT, "%s: too few samples from generation %d on (or not available)%n", name,

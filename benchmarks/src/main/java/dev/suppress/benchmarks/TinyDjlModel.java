@@ -25,6 +25,8 @@ final class TinyDjlModel implements AutoCloseable {
     static final long SEED = 2023;
 
     final DjlDiffusionBackend backend;
+    /** n of the prompt: SOT, the prompt tokens, the first EOT. */
+    final int promptLength;
     /** The prompt's embedding {@code [77, M]}. */
     final Tensor context;
     /** Its soft-weighted regularization, ITO's starting point {@code [77, M]}. */
@@ -34,9 +36,10 @@ final class TinyDjlModel implements AutoCloseable {
     /** The ITO capture: 16×16 cross maps of up and down, self maps of up, down and mid, first half of the heads. */
     final AttentionCapture capture;
 
-    private TinyDjlModel(DjlDiffusionBackend backend, Tensor context, Tensor erasedContext, Tensor latent,
+    private TinyDjlModel(DjlDiffusionBackend backend, int promptLength, Tensor context, Tensor erasedContext, Tensor latent,
                          AttentionCapture capture) {
         this.backend = backend;
+        this.promptLength = promptLength;
         this.context = context;
         this.erasedContext = erasedContext;
         this.latent = latent;
@@ -55,7 +58,7 @@ final class TinyDjlModel implements AutoCloseable {
             int side = backend.denoiser().description().sampleSize();
             Tensor latent = TorchGaussianNoise.randn(SEED, 1, backend.denoiser().description().inChannels(), side,
                     side);
-            return new TinyDjlModel(backend, context, erased, latent,
+            return new TinyDjlModel(backend, prompt.length(), context, erased, latent,
                     AttentionCapture.reference(16, HeadAveraging.FIRST_HALF_OF_HEADS));
         } catch (RuntimeException e) {
             backend.close();
