@@ -432,6 +432,8 @@ public final class SuppressionPipeline {
         private final int resolution;
         private final Clock clock;
         private Tensor regularisedEmbedding;
+        /** Fast mode: how many steps were optimised so far. */
+        private int optimisedSteps;
         /** Fast mode's warm start: the previous optimised step's result. */
         private Tensor previousOptimised;
         /** Fast mode with suppressedOnly: the original branch no longer runs. */
@@ -571,8 +573,7 @@ public final class SuppressionPipeline {
             long started = System.nanoTime();
             FastItoOptions options = request.fastIto();
             boolean cold = previousOptimised == null || !options.warmStart();
-            int updates = Math.min(request.itoIterations(), cold ? options.firstStepIterations()
-                    : options.iterations());
+            int updates = Math.min(request.itoIterations(), options.updates(cold ? 0 : optimisedSteps));
             Tensor start = cold ? erased : previousOptimised;
             var objective = loss.objective(referenceMaps);
             int planned = updates + 1;
@@ -584,6 +585,7 @@ public final class SuppressionPipeline {
                     (iteration, value, updated) -> listener.onItoIteration(new ProgressListener.ItoIteration(
                             stepIndex, iteration, planned, value, updated)) == Progress.CONTINUE);
             previousOptimised = outcome.embedding();
+            optimisedSteps++;
             double[] losses = outcome.losses();
             double best = Double.POSITIVE_INFINITY;
             for (double value : losses) {
