@@ -155,9 +155,12 @@ abstract class SuppressCommand implements Callable<Integer> {
         stdout.println("unet: " + result.work());
         stdout.printf(Locale.ROOT, "unet-work: %.1f%n", result.work().forwardEquivalents());
         SuppressionResult.PhaseTimes phases = result.phases();
-        stdout.printf(Locale.ROOT, "phases: text encoding %.1f s, inversion %.1f s, denoising %.1f s, ito %.1f s, "
-                        + "decoding %.1f s%n", seconds(phases.textEncoding()), seconds(phases.inversion()),
-                seconds(phases.denoising()), seconds(phases.ito()), seconds(phases.decoding()));
+        // a generated image has no inversion phase: print it only where it ran
+        String inversion = phases.inversion().isZero() ? ""
+                : String.format(Locale.ROOT, "inversion %.1f s, ", seconds(phases.inversion()));
+        stdout.printf(Locale.ROOT, "phases: text encoding %.1f s, %sdenoising %.1f s, ito %.1f s, decoding %.1f s%n",
+                seconds(phases.textEncoding()), inversion, seconds(phases.denoising()), seconds(phases.ito()),
+                seconds(phases.decoding()));
     }
 
     private static double seconds(java.time.Duration duration) {

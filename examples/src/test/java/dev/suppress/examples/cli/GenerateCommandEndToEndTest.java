@@ -90,7 +90,9 @@ class GenerateCommandEndToEndTest {
         // steps 2 and 3 optimised; the loss of each step's best iterate
         assertEquals(2, line(run.out(), "ito-final-losses: ").split(",").length, run.transcript());
         double work = Double.parseDouble(line(run.out(), "unet-work: "));
-        assertTrue(work > 0 && work < 10 * 4, run.transcript());
+        // below reference mode's forward passes alone for this request (2 branches x 2 passes x 10 steps, 2 reference
+        // passes, 20 probes' forward halves); DjlFastModeTest checks the ratio to reference mode's measured work
+        assertTrue(work > 0 && work < 2 * 2 * 10 + 2 + 20, run.transcript());
         assertTrue(run.out().contains("phases: "), run.transcript());
     }
 
