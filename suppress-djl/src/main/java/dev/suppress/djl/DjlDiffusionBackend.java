@@ -10,13 +10,13 @@ import dev.suppress.core.backend.LatentDecoder;
 import dev.suppress.core.backend.LatentEncoder;
 import dev.suppress.core.backend.TextEncoder;
 import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.djl.clip.DjlTextEncoder;
 import dev.suppress.djl.nn.TorchRuntime;
 import dev.suppress.djl.unet.DjlGradientProbe;
 import dev.suppress.djl.unet.DjlDenoiser;
 import dev.suppress.djl.vae.DjlLatentDecoder;
 import dev.suppress.djl.vae.DjlLatentEncoder;
-import dev.suppress.djl.weights.ConfigJson;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -71,7 +71,7 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
         if (!Files.isDirectory(folder)) {
             throw new ModelFormatException(folder, "Model folder does not exist or is not a folder");
         }
-        UNetDescription.PredictionType predictionType = predictionType(folder.resolve("scheduler"));
+        UNetDescription.PredictionType predictionType = SchedulerConfig.predictionTypeOfModelFolder(folder);
         ai.djl.Device device = TorchRuntime.toDjlDevice(options.device(), options.allowCpuFallback());
         List<AutoCloseable> opened = new ArrayList<>();
         try {
@@ -92,22 +92,6 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
     private static <T extends AutoCloseable> T remember(List<AutoCloseable> opened, T part) {
         opened.add(part);
         return part;
-    }
-
-    /** {@code prediction_type} of {@code scheduler/scheduler_config.json}; epsilon when the file is absent. */
-    private static UNetDescription.PredictionType predictionType(Path schedulerFolder) {
-        Path file = schedulerFolder.resolve("scheduler_config.json");
-        if (!Files.isRegularFile(file)) {
-            return UNetDescription.PredictionType.EPSILON;
-        }
-        ConfigJson config = ConfigJson.read(schedulerFolder, "scheduler_config.json");
-        String type = config.stringValue("prediction_type", "epsilon");
-        return switch (type) {
-            case "epsilon" -> UNetDescription.PredictionType.EPSILON;
-            case "v_prediction" -> UNetDescription.PredictionType.V_PREDICTION;
-            default -> throw config.error("Unsupported prediction_type '" + type
-                    + "': expected epsilon or v_prediction");
-        };
     }
 
     @Override

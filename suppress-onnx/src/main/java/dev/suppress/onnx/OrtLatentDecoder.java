@@ -9,7 +9,6 @@ import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.LatentDecoder;
 import dev.suppress.core.tensor.Tensor;
 
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -68,17 +67,12 @@ final class OrtLatentDecoder implements LatentDecoder {
         for (int i = 0; i < unscaled.length; i++) {
             unscaled[i] *= inverse;
         }
-        OnnxTensor input = null;
-        try {
-            input = feed.floats(Tensor.wrapOwned(unscaled, latents.shape()), OrtInputs.shapeOf(latents));
+        try (OnnxTensor input = feed.floats(Tensor.wrapOwned(unscaled, latents.shape()),
+                OrtInputs.shapeOf(latents))) {
             return session.run(Map.of(inputName, input), Set.of(outputName), "decoding " + latents)
                     .get(outputName);
         } catch (OrtException e) {
             throw new OrtExecutionException(COMPONENT + ": cannot create the input tensor", e);
-        } finally {
-            if (input != null) {
-                OrtInputs.closeAll(List.of(input));
-            }
         }
     }
 

@@ -12,7 +12,6 @@ import dev.suppress.onnx.graph.OnnxModelFile;
 import dev.suppress.onnx.graph.PosteriorMeanEditor;
 
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -78,17 +77,11 @@ final class OrtLatentEncoder implements LatentEncoder {
             throw new IllegalArgumentException("Expected images [batch, 3, H, W], got " + images);
         }
         Tensor output;
-        OnnxTensor input = null;
-        try {
-            input = feed.floats(images, OrtInputs.shapeOf(images));
+        try (OnnxTensor input = feed.floats(images, OrtInputs.shapeOf(images))) {
             output = session.run(Map.of(inputName, input), Set.of(outputName), "encoding " + images)
                     .get(outputName);
         } catch (OrtException e) {
             throw new OrtExecutionException(COMPONENT + ": cannot create the input tensor", e);
-        } finally {
-            if (input != null) {
-                OrtInputs.closeAll(List.of(input));
-            }
         }
         int channels = output.rank() == 4 ? output.dim(1) : -1;
         if (channels != LATENT_CHANNELS && channels != 2 * LATENT_CHANNELS) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.suppress.core.ModelFormatException;
 import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.core.schedule.SchedulerConfig;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -98,15 +99,7 @@ final class OrtModelFolder {
 
     /** {@code prediction_type} of {@code scheduler/scheduler_config.json}; epsilon when absent. */
     UNetDescription.PredictionType predictionType() {
-        Path file = root.resolve("scheduler/scheduler_config.json");
-        Optional<JsonNode> config = config("scheduler/scheduler_config.json");
-        String type = config.map(c -> c.path("prediction_type").asText("epsilon")).orElse("epsilon");
-        return switch (type) {
-            case "epsilon" -> UNetDescription.PredictionType.EPSILON;
-            case "v_prediction" -> UNetDescription.PredictionType.V_PREDICTION;
-            default -> throw new ModelFormatException(file, "Unsupported prediction_type '" + type
-                    + "'; expected epsilon or v_prediction");
-        };
+        return SchedulerConfig.predictionTypeOfModelFolder(root);
     }
 
     private Optional<JsonNode> config(String relative) {

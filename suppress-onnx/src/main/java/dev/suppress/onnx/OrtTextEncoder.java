@@ -9,7 +9,6 @@ import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.TextEncoder;
 import dev.suppress.core.tensor.Tensor;
 
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -76,17 +75,11 @@ final class OrtTextEncoder implements TextEncoder {
                     + tokenIds.length);
         }
         Tensor hidden;
-        OnnxTensor ids = null;
-        try {
-            ids = OrtInputs.integers(tokenIds, inputInfo, new long[] {1, maxLength}, inputName);
+        try (OnnxTensor ids = OrtInputs.integers(tokenIds, inputInfo, new long[] {1, maxLength}, inputName)) {
             hidden = session.run(Map.of(inputName, ids), Set.of(outputName), "encoding one prompt")
                     .get(outputName);
         } catch (OrtException e) {
             throw new OrtExecutionException(COMPONENT + ": cannot create the input tensor", e);
-        } finally {
-            if (ids != null) {
-                OrtInputs.closeAll(List.of(ids));
-            }
         }
         if (hidden.rank() != 3 || hidden.dim(0) != 1 || hidden.dim(1) != maxLength) {
             throw new ModelFormatException(session.source(), "Text encoder output '" + outputName + "' has shape "

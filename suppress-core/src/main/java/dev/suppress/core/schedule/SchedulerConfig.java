@@ -136,6 +136,18 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
     }
 
     /**
+     * The {@code prediction_type} of a diffusers model folder's {@value #FILE_IN_MODEL_FOLDER}, epsilon when the folder
+     * has no scheduler config (ONNX exports often ship without one). Backends report it in their
+     * {@link dev.suppress.core.backend.UNetDescription}.
+     *
+     * @throws ModelFormatException as {@link #read(Path)} when the file is there but unsupported
+     */
+    public static PredictionType predictionTypeOfModelFolder(Path modelFolder) {
+        Path file = modelFolder.resolve(FILE_IN_MODEL_FOLDER);
+        return Files.isRegularFile(file) ? read(file).predictionType() : PredictionType.EPSILON;
+    }
+
+    /**
      * Reads a {@code scheduler_config.json}. Unknown fields are ignored; missing fields and JSON nulls take
      * {@link #diffusersDefaults()}.
      *

@@ -133,6 +133,20 @@ class DdimSchedulerTest {
     }
 
     @Test
+    void theModelFoldersPredictionTypeIsEpsilonWithoutASchedulerConfig(@TempDir Path model) throws IOException {
+        assertEquals(PredictionType.EPSILON, SchedulerConfig.predictionTypeOfModelFolder(model));
+        Path file = model.resolve(SchedulerConfig.FILE_IN_MODEL_FOLDER);
+        Files.createDirectories(file.getParent());
+        Files.writeString(file, "{\"prediction_type\": \"v_prediction\"}");
+        assertEquals(PredictionType.V_PREDICTION, SchedulerConfig.predictionTypeOfModelFolder(model));
+        Files.writeString(file, "{\"prediction_type\": \"sample\"}");
+        ModelFormatException error = assertThrows(ModelFormatException.class,
+                () -> SchedulerConfig.predictionTypeOfModelFolder(model));
+        assertEquals(file, error.file());
+        assertTrue(error.getMessage().contains("'prediction_type'"), error.getMessage());
+    }
+
+    @Test
     void unreadableFilesAreModelFormatErrors(@TempDir Path dir) throws IOException {
         Path notJson = write(dir, "{\"beta_end\": 0.012,");
         assertTrue(assertThrows(ModelFormatException.class, () -> SchedulerConfig.read(notJson))
