@@ -1,19 +1,13 @@
 package dev.suppress.djl;
 
 import dev.suppress.core.ModelFormatException;
-import dev.suppress.core.attention.AttentionCapture;
-import dev.suppress.core.attention.AttentionMaps;
 import dev.suppress.core.backend.BackendOptions;
 import dev.suppress.core.backend.BackendProvider;
-import dev.suppress.core.backend.DenoiserOutput;
-import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.DiffusionBackend;
-import dev.suppress.core.backend.LatentDecoder;
-import dev.suppress.core.backend.LatentEncoder;
-import dev.suppress.core.backend.TextEncoder;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.tensor.Tensor;
+import dev.suppress.core.testing.ClosingParts;
 import dev.suppress.core.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 
@@ -92,80 +86,15 @@ class DjlDiffusionBackendTest {
 
     @Test
     void closingClosesEveryPartEvenWhenSomeThrow() {
-        List<String> closed = new ArrayList<>();
+        ClosingParts parts = new ClosingParts();
         RuntimeException textFailure = new IllegalStateException("text encoder failed to close");
         RuntimeException decoderFailure = new IllegalStateException("decoder failed to close");
         DjlDiffusionBackend backend = new DjlDiffusionBackend(
-                new FakeTextEncoder(closed, textFailure), new FakeDenoiser(closed),
-                new FakeDecoder(closed, decoderFailure), new FakeEncoder(closed), null);
+                parts.textEncoder("text encoder", textFailure), parts.denoiser("denoiser", null),
+                parts.decoder("decoder", decoderFailure), parts.encoder("encoder", null), null);
         RuntimeException thrown = assertThrows(RuntimeException.class, backend::close);
         assertSame(textFailure, thrown);
         assertEquals(List.of(decoderFailure), List.of(thrown.getSuppressed()));
-        assertEquals(List.of("text encoder", "denoiser", "decoder", "encoder"), closed);
-    }
-
-    private record FakeTextEncoder(List<String> closed, RuntimeException failure) implements TextEncoder {
-        @Override
-        public Tensor encode(int[] tokenIds) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public int hiddenSize() {
-            return 1;
-        }
-
-        @Override
-        public void close() {
-            closed.add("text encoder");
-            throw failure;
-        }
-    }
-
-    private record FakeDenoiser(List<String> closed) implements DenoiserWithAttention {
-        @Override
-        public UNetDescription description() {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public void close() {
-            closed.add("denoiser");
-        }
-    }
-
-    private record FakeDecoder(List<String> closed, RuntimeException failure) implements LatentDecoder {
-        @Override
-        public Tensor decode(Tensor latents) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public void close() {
-            closed.add("decoder");
-            throw failure;
-        }
-    }
-
-    private record FakeEncoder(List<String> closed) implements LatentEncoder {
-        @Override
-        public Tensor encode(Tensor images) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public void close() {
-            closed.add("encoder");
-        }
+        assertEquals(List.of("text encoder", "denoiser", "decoder", "encoder"), parts.closed());
     }
 }

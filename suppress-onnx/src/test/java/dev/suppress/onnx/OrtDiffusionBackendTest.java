@@ -3,25 +3,16 @@ package dev.suppress.onnx;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtProvider;
 import dev.suppress.core.ModelFormatException;
-import dev.suppress.core.attention.AttentionCapture;
-import dev.suppress.core.attention.AttentionMaps;
 import dev.suppress.core.backend.BackendOptions;
 import dev.suppress.core.backend.BackendProvider;
-import dev.suppress.core.backend.DenoiserOutput;
-import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.DiffusionBackend;
-import dev.suppress.core.backend.LatentDecoder;
-import dev.suppress.core.backend.LatentEncoder;
-import dev.suppress.core.backend.TextEncoder;
-import dev.suppress.core.backend.UNetDescription;
-import dev.suppress.core.tensor.Tensor;
+import dev.suppress.core.testing.ClosingParts;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.ServiceLoader;
 
@@ -86,92 +77,16 @@ class OrtDiffusionBackendTest {
 
     @Test
     void closingClosesEveryPartEvenWhenOneThrows() {
-        List<String> closed = new ArrayList<>();
+        ClosingParts parts = new ClosingParts();
         RuntimeException failure = new IllegalStateException("unet close failed");
-        FakeTextEncoder text = new FakeTextEncoder(closed);
-        FakeDenoiser denoiser = new FakeDenoiser(closed, failure);
-        FakeDecoder decoder = new FakeDecoder(closed, null);
-        FakeEncoder encoder = new FakeEncoder(closed, new IllegalStateException("vae_encoder close failed"));
-        OrtDiffusionBackend backend = new OrtDiffusionBackend(text, denoiser, decoder, encoder, Device.CPU);
+        OrtDiffusionBackend backend = new OrtDiffusionBackend(parts.textEncoder("text_encoder", null),
+                parts.denoiser("unet", failure), parts.decoder("vae_decoder", null),
+                parts.encoder("vae_encoder", new IllegalStateException("vae_encoder close failed")), Device.CPU);
 
         RuntimeException thrown = assertThrows(RuntimeException.class, backend::close);
         assertSame(failure, thrown, "the first failure is thrown");
         assertEquals(1, thrown.getSuppressed().length);
         assertEquals("vae_encoder close failed", thrown.getSuppressed()[0].getMessage());
-        assertEquals(List.of("text_encoder", "unet", "vae_decoder", "vae_encoder"), closed);
-    }
-
-    /** Records its close. */
-    private record FakeTextEncoder(List<String> closed) implements TextEncoder {
-        @Override
-        public Tensor encode(int[] tokenIds) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public int hiddenSize() {
-            return 80;
-        }
-
-        @Override
-        public void close() {
-            closed.add("text_encoder");
-        }
-    }
-
-    /** Records its close, then fails. */
-    private record FakeDenoiser(List<String> closed, RuntimeException failure) implements DenoiserWithAttention {
-        @Override
-        public UNetDescription description() {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public void close() {
-            closed.add("unet");
-            throw failure;
-        }
-    }
-
-    /** Records its close, then fails when given a failure. */
-    private record FakeDecoder(List<String> closed, RuntimeException failure) implements LatentDecoder {
-        @Override
-        public Tensor decode(Tensor latents) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public void close() {
-            closed.add("vae_decoder");
-            if (failure != null) {
-                throw failure;
-            }
-        }
-    }
-
-    /** Records its close, then fails when given a failure. */
-    private record FakeEncoder(List<String> closed, RuntimeException failure) implements LatentEncoder {
-        @Override
-        public Tensor encode(Tensor images) {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public void close() {
-            closed.add("vae_encoder");
-            if (failure != null) {
-                throw failure;
-            }
-        }
+        assertEquals(List.of("text_encoder", "unet", "vae_decoder", "vae_encoder"), parts.closed());
     }
 }
