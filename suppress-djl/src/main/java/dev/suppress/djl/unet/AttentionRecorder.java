@@ -25,7 +25,7 @@ import java.util.TreeSet;
  * UNet when it may stop because no later layer is needed.
  *
  * <p>Mirrors the reference's {@code aggregate_attention}: the mean over all (layer, head) pairs of the selected
- * layers; with {@link HeadAveraging#FIRST_HALF_OF_HEADS} only heads {@code 0 .. heads/2-1} of each batch element
+ * layers; with {@link HeadAveraging#FIRST_HALF_OF_HEADS} only the first {@link HeadAveraging#keptHeads} heads of each batch element
  * enter it (ALGORITHM.md §4, quirk of the reference; {@link HeadAveraging#ALL_HEADS} turns it off).
  *
  * <p>One instance per call; not thread-safe.
@@ -83,8 +83,7 @@ final class AttentionRecorder {
      * @param stopAfterLastNeeded let the UNet stop after the last layer the capture needs
      * @param scope               the call's manager, where the running sums live (layers free their own arrays)
      * @throws IllegalArgumentException when the capture names layers the UNet does not have, asks for maps of a kind
-     *                                  at a resolution where the selected places have no layer, or asks for the
-     *                                  first half of the heads of a one-head layer
+     *                                  at a resolution where the selected places have no layer
      */
     static AttentionRecorder of(AttentionCapture capture, List<AttentionLayerInfo> layers, int latentSide,
                                 int batch, boolean stopAfterLastNeeded, NDManager scope) {
@@ -96,10 +95,6 @@ final class AttentionRecorder {
             aggregated[i] = capture.aggregates(layer, latentSide);
             raw[i] = capture.rawLayers().contains(layer.id());
             unknown.remove(layer.id());
-            if (aggregated[i] && capture.headAveraging() == HeadAveraging.FIRST_HALF_OF_HEADS && layer.heads() < 2) {
-                throw new IllegalArgumentException("FIRST_HALF_OF_HEADS needs at least two heads, but layer "
-                        + layer.id() + " (" + layer.modulePath() + ") has " + layer.heads());
-            }
         }
         if (!unknown.isEmpty()) {
             throw new IllegalArgumentException("AttentionCapture asks for raw maps of " + unknown
@@ -158,7 +153,8 @@ final class AttentionRecorder {
             long pixels = probabilities.getShape().get(1);
             long keys = probabilities.getShape().get(2);
             NDArray perHead = probabilities.reshape(batch, heads, pixels, keys);
-            long used = headAveraging == HeadAveraging.FIRST_HALF_OF_HEADS ? heads / 2 : heads;
+            // core's rule, so both backends average the same heads (odd counts included)
+            long used = headAveraging.keptHeads(layer.heads());
             NDArray selected = used == heads ? perHead : perHead.get(":, 0:{}", used);
             NDArray sum = selected.sum(new int[] {1});
             if (layer.id().kind() == AttentionKind.CROSS) {

@@ -3,7 +3,11 @@ package dev.suppress.djl.unet;
 import ai.djl.Device;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.suppress.core.attention.AttentionAggregator;
 import dev.suppress.core.attention.AttentionCapture;
+import dev.suppress.core.attention.AttentionLayerId;
+import dev.suppress.core.attention.AttentionLayerInfo;
+import dev.suppress.core.attention.AttentionMaps;
 import dev.suppress.core.attention.HeadAveraging;
 import dev.suppress.core.backend.DenoiserOutput;
 import dev.suppress.core.backend.UNetDescription;
@@ -19,21 +23,28 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * Configuration variants the fixture model does not exercise, checked against an equivalent computation: SD 2.x's
  * linear {@code proj_in}/{@code proj_out} against the 1x1 convolutions they replace, and latents whose side is not a
- * multiple of the UNet's total downsampling.
+ * multiple of the UNet's total downsampling, and one-head layers under the reference's half-heads averaging.
  */
 class DjlDenoiserVariantsTest {
 
     /** A 1x1 convolution and a Linear with the same weights differ only in the kernels' float rounding. */
     private static final Tolerance SAME_MATH_OTHER_KERNELS = new Tolerance(1e-4, 1e-5,
             "float32, convolution vs matrix multiplication kernels");
+
+    /** The same probabilities averaged on the device and in core: float32 sums in another order. */
+    private static final Tolerance SUMMATION_ORDER = new Tolerance(1e-5, 1e-6, "float32 sums in another order");
 
     @TempDir
     Path dir;
@@ -73,6 +84,42 @@ class DjlDenoiserVariantsTest {
                     SAME_MATH_OTHER_KERNELS);
             TensorAssertions.assertClose("cross maps", expected.attention().cross(), actual.attention().cross(),
                     SAME_MATH_OTHER_KERNELS);
+        }
+    }
+
+    @Test
+    void oneHeadLayersAverageTheHeadsCoresAggregatorAverages() throws IOException {
+        // attention_head_dim 1: one head per layer, where FIRST_HALF_OF_HEADS keeps the only head ((heads+1)/2, as
+        // torch.chunk splits and as the ONNX backend computes through core's aggregator); same weights
+        Path tiny = Fixtures.tinyModel().resolve("unet");
+        Path oneHead = dir.resolve("one-head-unet");
+        Files.createDirectories(oneHead);
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode config = (ObjectNode) mapper.readTree(tiny.resolve("config.json").toFile());
+        config.put("attention_head_dim", 1);
+        mapper.writeValue(oneHead.resolve("config.json").toFile(), config);
+        Files.copy(tiny.resolve("diffusion_pytorch_model.safetensors"),
+                oneHead.resolve("diffusion_pytorch_model.safetensors"));
+
+        Tensor latent;
+        Tensor context;
+        try (SafetensorsFile golden = Fixtures.open("components/unet.safetensors")) {
+            latent = golden.tensor("latent");
+            context = golden.tensor("encoder_hidden_states");
+        }
+        try (DjlDenoiser denoiser = DjlDenoiser.open(oneHead, Device.cpu(), UNetDescription.PredictionType.EPSILON)) {
+            List<AttentionLayerInfo> layers = denoiser.description().attentionLayers();
+            AttentionCapture reference = AttentionCapture.reference(16, HeadAveraging.FIRST_HALF_OF_HEADS);
+            AttentionAggregator aggregator = new AttentionAggregator(layers, latent.dim(2), reference);
+            Set<AttentionLayerId> needed = new HashSet<>();
+            for (AttentionLayerInfo layer : aggregator.requiredLayers()) {
+                assertEquals(1, layer.heads(), layer.id().toString());
+                needed.add(layer.id());
+            }
+            AttentionMaps maps = denoiser.denoise(latent, 981, context, reference.withRawLayers(needed)).attention();
+            AttentionMaps expected = aggregator.aggregate(maps.raw());
+            TensorAssertions.assertClose("cross maps", expected.cross(), maps.cross(), SUMMATION_ORDER);
+            TensorAssertions.assertClose("self maps", expected.self(), maps.self(), SUMMATION_ORDER);
         }
     }
 
