@@ -25,8 +25,8 @@ import java.util.TreeSet;
  * UNet when it may stop because no later layer is needed.
  *
  * <p>Mirrors the reference's {@code aggregate_attention}: the mean over all (layer, head) pairs of the selected
- * layers; with {@link HeadAveraging#FIRST_HALF_OF_HEADS} only the first {@link HeadAveraging#keptHeads} heads of each batch element
- * enter it (ALGORITHM.md §4, quirk of the reference; {@link HeadAveraging#ALL_HEADS} turns it off).
+ * layers; with {@link HeadAveraging#FIRST_HALF_OF_HEADS} only the first {@link HeadAveraging#keptHeads} heads of each
+ * batch element enter it (ALGORITHM.md §4, quirk of the reference; {@link HeadAveraging#ALL_HEADS} turns it off).
  *
  * <p>One instance per call; not thread-safe.
  */

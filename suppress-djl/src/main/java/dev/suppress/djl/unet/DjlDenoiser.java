@@ -133,16 +133,18 @@ public final class DjlDenoiser implements DenoiserWithAttention {
         CaptureAt key = new CaptureAt(capture, latentSide);
         Long full = fullPassArithmetic.get(latentSide);
         Long cut = attentionPassArithmetic.get(key);
-        int channels = model.config().inChannels();
-        Tensor latent = Tensor.zeros(1, channels, latentSide, latentSide);
-        Tensor context = Tensor.zeros(1, 77, model.config().crossAttentionDim());
-        if (full == null) {
-            denoise(latent, 0, context, null);
-            full = fullPassArithmetic.get(latentSide);
-        }
-        if (cut == null) {
-            attention(latent, 0, context, capture);
-            cut = attentionPassArithmetic.get(key);
+        if (full == null || cut == null) {
+            // called once per counted pass: build the counting inputs only when a count is missing
+            Tensor latent = Tensor.zeros(1, model.config().inChannels(), latentSide, latentSide);
+            Tensor context = Tensor.zeros(1, 77, model.config().crossAttentionDim());
+            if (full == null) {
+                denoise(latent, 0, context, null);
+                full = fullPassArithmetic.get(latentSide);
+            }
+            if (cut == null) {
+                attention(latent, 0, context, capture);
+                cut = attentionPassArithmetic.get(key);
+            }
         }
         return full == 0 ? 1.0 : Math.min(1.0, (double) cut / full);
     }
