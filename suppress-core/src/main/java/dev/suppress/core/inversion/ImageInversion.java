@@ -4,6 +4,7 @@ import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.NoiseObjective;
 import dev.suppress.core.backend.NoiseProbeResult;
+import dev.suppress.core.schedule.ClassifierFreeGuidance;
 import dev.suppress.core.schedule.DdimScheduler;
 import dev.suppress.core.tensor.Tensor;
 
@@ -69,7 +70,7 @@ public final class ImageInversion {
      */
     public List<Tensor> ddimInversion(Tensor latent, Tensor condition) {
         int[] timesteps = scheduler.timesteps();
-        Tensor contexts = batchOf(condition);
+        Tensor contexts = condition.asBatchOfOne();
         List<Tensor> latents = new ArrayList<>(timesteps.length + 1);
         latents.add(latent);
         Tensor current = latent;
@@ -168,7 +169,7 @@ public final class ImageInversion {
         int timestep = scheduler.timestep(stepIndex);
         float[] embedding = start.toArray();
         Adam adam = new Adam(embedding.length, options.learningRate(stepIndex));
-        float[] conditional = denoiser.denoise(current, timestep, batchOf(condition), null).noisePrediction()
+        float[] conditional = denoiser.denoise(current, timestep, condition.asBatchOfOne(), null).noisePrediction()
                 .toArray();
         NoiseObjective objective = reconstructionLoss(current, target, conditional, timestep);
         double[] losses = new double[options.innerSteps()];
@@ -191,15 +192,11 @@ public final class ImageInversion {
      * with its gradient {@code 2/N · (step − target) · dstep/dnoise · (1 − g)}.
      */
     private NoiseObjective reconstructionLoss(Tensor current, Tensor target, float[] conditional, int timestep) {
-        float guidance = (float) guidanceScale;
         double slope = scheduler.stepOutputDerivative(timestep) * (1.0 - guidanceScale);
         float[] expected = target.toArray();
         return unconditionalNoise -> {
             float[] u = unconditionalNoise.toArray();
-            float[] guided = new float[u.length];
-            for (int k = 0; k < u.length; k++) {
-                guided[k] = u[k] + guidance * (conditional[k] - u[k]);
-            }
+            float[] guided = ClassifierFreeGuidance.guide(u, conditional, guidanceScale);
             float[] reconstructed = scheduler.step(Tensor.wrapOwned(guided, current.shape()), timestep, current)
                     .prevSample().toArray();
             double sum = 0;
@@ -219,17 +216,6 @@ public final class ImageInversion {
     public Tensor guidedStep(Tensor latent, int timestep, Tensor unconditional, Tensor condition) {
         Tensor noise = denoiser.denoise(Tensor.concat(latent, latent), timestep,
                 Tensor.stack(unconditional, condition), null).noisePrediction();
-        float[] values = noise.toArray();
-        int half = values.length / 2;
-        float guidance = (float) guidanceScale;
-        float[] guided = new float[half];
-        for (int k = 0; k < half; k++) {
-            guided[k] = values[k] + guidance * (values[half + k] - values[k]);
-        }
-        return scheduler.step(Tensor.wrapOwned(guided, latent.shape()), timestep, latent).prevSample();
-    }
-
-    private static Tensor batchOf(Tensor context) {
-        return context.reshape(1, context.dim(0), context.dim(1));
+        return scheduler.step(ClassifierFreeGuidance.guide(noise, 1, guidanceScale), timestep, latent).prevSample();
     }
 }

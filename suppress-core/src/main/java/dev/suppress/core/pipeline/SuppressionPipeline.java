@@ -36,6 +36,7 @@ import dev.suppress.core.image.Images;
 import dev.suppress.core.inversion.ImageInversion;
 import dev.suppress.core.inversion.Inversion;
 import dev.suppress.core.ito.InferenceTimeOptimization;
+import dev.suppress.core.schedule.ClassifierFreeGuidance;
 import dev.suppress.core.schedule.DdimScheduler;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.schedule.TorchGaussianNoise;
@@ -555,7 +556,7 @@ public final class SuppressionPipeline {
         private Tensor optimiseReference(int stepIndex, int timestep, Tensor original, Tensor suppressed,
                                          Tensor erased, double itoScale) {
             long started = System.nanoTime();
-            DenoiserOutput referencePass = denoiser.denoise(original, timestep, batchOf(embedding), itoCapture);
+            DenoiserOutput referencePass = denoiser.denoise(original, timestep, embedding.asBatchOfOne(), itoCapture);
             int iterations = request.itoIterations();
             InferenceTimeOptimization.Outcome outcome = optimization.optimise(suppressed, timestep, erased,
                     itoCapture, loss.objective(referencePass.attention()), iterations, stepSize(stepIndex, itoScale),
@@ -580,7 +581,7 @@ public final class SuppressionPipeline {
             InferenceTimeOptimization.Outcome outcome = optimization.optimiseKeepingBest(suppressed, timestep, start,
                     itoCapture, objective, updates, stepSize(stepIndex, itoScale),
                     cold ? options.firstStepRule() : options.rule(),
-                    candidate -> objective.evaluate(denoiser.attention(suppressed, timestep, batchOf(candidate),
+                    candidate -> objective.evaluate(denoiser.attention(suppressed, timestep, candidate.asBatchOfOne(),
                             itoCapture)).loss(),
                     (iteration, value, updated) -> listener.onItoIteration(new ProgressListener.ItoIteration(
                             stepIndex, iteration, planned, value, updated)) == Progress.CONTINUE);
@@ -666,21 +667,7 @@ public final class SuppressionPipeline {
 
         /** {@code uncond + g·(cond − uncond)} per branch, in float32 (ptp_utils.diffusion_step). */
         private Tensor guided(Tensor noise, int branches) {
-            float[] values = noise.toArray();
-            int half = values.length / 2;
-            float guidance = (float) request.guidanceScale();
-            float[] out = new float[half];
-            for (int i = 0; i < half; i++) {
-                out[i] = values[i] + guidance * (values[half + i] - values[i]);
-            }
-            int[] shape = noise.shape();
-            shape[0] = branches;
-            return Tensor.wrapOwned(out, shape);
+            return ClassifierFreeGuidance.guide(noise, branches, request.guidanceScale());
         }
-    }
-
-    private static Tensor batchOf(Tensor context) {
-        int[] shape = context.shape();
-        return context.reshape(1, shape[0], shape[1]);
     }
 }

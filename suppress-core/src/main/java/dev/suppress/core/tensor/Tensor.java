@@ -138,6 +138,14 @@ public final class Tensor {
         return new Tensor(data, checkedShape);
     }
 
+    /** The same values as a batch of one: {@code [...]} to {@code [1, ...]}, sharing the data. */
+    public Tensor asBatchOfOne() {
+        int[] withBatch = new int[shape.length + 1];
+        withBatch[0] = 1;
+        System.arraycopy(shape, 0, withBatch, 1, shape.length);
+        return new Tensor(data, withBatch);
+    }
+
     /**
      * Slice {@code index} along the first dimension: a tensor of rank one less.
      *

@@ -37,6 +37,7 @@ class TensorTest {
         Tensor a = Tensor.of(new float[] {1, 2, 3, 4, 5, 6}, 2, 3);
         assertEquals(Tensor.of(new float[] {4, 5, 6}, 3), a.slice(1));
         assertEquals(Tensor.of(new float[] {4, 5, 6}, 1, 3), a.batchElement(1));
+        assertEquals(Tensor.of(new float[] {4, 5, 6}, 1, 3), Tensor.of(new float[] {4, 5, 6}, 3).asBatchOfOne());
         assertThrows(IndexOutOfBoundsException.class, () -> a.slice(2));
         Tensor stacked = Tensor.stack(a.slice(0), a.slice(1));
         assertEquals(a, stacked);
