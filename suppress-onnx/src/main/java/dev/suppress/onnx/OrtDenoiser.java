@@ -4,10 +4,11 @@ import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
-import ai.onnxruntime.TensorInfo;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.suppress.core.ModelFormatException;
 import dev.suppress.core.attention.AttentionCapture;
@@ -25,7 +26,9 @@ import dev.suppress.onnx.graph.OnnxModelFile;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
+import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -39,16 +42,17 @@ import java.util.function.Supplier;
 /**
  * The UNet ({@code UNet2DConditionModel}) from {@code unet/model.onnx}, with attention capture by graph editing.
  *
- * <p>Sessions: the unedited model answers plain denoising. A capture needs the Softmax outputs of some layers, so
- * the graph is edited before a session is created ({@link AttentionGraphEditor}): for {@link #denoise} the whole
- * UNet with those outputs added, for {@link #attention} a model cut to what they depend on (ITO never uses the
- * noise prediction). Edited sessions are created on first use and cached per layer set (at most
- * {@value #CACHED_SESSIONS} of each kind; the pipeline uses one capture). Each session holds its own copy of the
- * weights in ONNX Runtime, so an SD 1.5 UNet with ITO costs about 2.5 x its weights in memory (plain, captured,
- * and the cut model, which lacks the last up block).
+ * <p>Sessions: the unedited model answers plain denoising (only image inversion asks for it). A capture needs the
+ * Softmax outputs of some layers, so the graph is edited before a session is created ({@link AttentionGraphEditor}):
+ * for {@link #denoise} the whole UNet with those outputs added, for {@link #attention} a model cut to what they
+ * depend on (ITO never uses the noise prediction). Every session is created on first use, the edited ones cached per
+ * layer set (at most {@value #CACHED_SESSIONS} of each kind; the pipeline uses one capture). Each session holds its
+ * own copy of the weights in ONNX Runtime, so a generation with ITO holds about 1.5 x the UNet's weights (the
+ * captured model and the cut one, which lacks the last up block) and an edit about 2.5 x (the plain model too).
  *
- * <p>Input and output names, and the timestep's element type and rank, are read from the model: the diffusers
- * script exports {@code timestep} as float32 {@code [batch]}, optimum as int64.
+ * <p>Input and output names, and the timestep's element type and rank, are read from the model file: the diffusers
+ * script exports {@code timestep} as float32 {@code [batch]}, optimum as int64. The first session settles the
+ * device: after a CUDA fallback the later ones are created on the CPU directly.
  *
  * <p>Thread-safe: calls are serialized on this object.
  */
@@ -59,14 +63,12 @@ final class OrtDenoiser implements DenoiserWithAttention {
     private static final int DEFAULT_SAMPLE_SIZE = 64;
 
     private final Path source;
-    private final Device device;
     private final boolean allowCpuFallback;
     private final AttentionGraphEditor graph;
     private final AttentionAggregation aggregation;
-    private final OrtModelSession plain;
     private final String sampleInput;
     private final String timestepInput;
-    private final TensorInfo timestepInfo;
+    private final DeclaredInput timestepInfo;
     private final String contextInput;
     private final String noiseOutput;
     private final UNetDescription description;
@@ -74,7 +76,19 @@ final class OrtDenoiser implements DenoiserWithAttention {
     private final SessionCache attentionOnlySessions = new SessionCache("attention only");
     private final OrtInputs latentFeed = new OrtInputs();
     private final OrtInputs contextFeed = new OrtInputs();
+    /** Where sessions are created: the requested device until one falls back to the CPU. */
+    private Device device;
+    /** The unedited model, opened by the first plain pass. */
+    private OrtModelSession plain;
     private boolean closed;
+
+    /** A graph input as the model file declares it; {@code -1} for a symbolic dimension. */
+    record DeclaredInput(String name, OnnxJavaType type, long[] shape) {
+        @Override
+        public String toString() {
+            return name + " " + type + " " + Arrays.toString(shape);
+        }
+    }
 
     /**
      * Opens the UNet of {@code folder}.
@@ -87,32 +101,24 @@ final class OrtDenoiser implements DenoiserWithAttention {
         Path source = folder.model(COMPONENT);
         ModelProto model = OnnxModelFile.read(source);
         AttentionGraphEditor graph = AttentionGraphEditor.scan(model, source);
-        OrtModelSession plain = OrtModelSession.open(COMPONENT, source, device, allowCpuFallback);
-        try {
-            return new OrtDenoiser(source, allowCpuFallback, graph, aggregation, plain,
-                    folder.unetConfig(), folder.predictionType());
-        } catch (RuntimeException e) {
-            plain.close();
-            throw e;
-        }
+        return new OrtDenoiser(source, device, allowCpuFallback, graph, aggregation, folder.unetConfig(),
+                folder.predictionType());
     }
 
-    private OrtDenoiser(Path source, boolean allowCpuFallback, AttentionGraphEditor graph,
-                        AttentionAggregation aggregation, OrtModelSession plain, Optional<JsonNode> config,
+    private OrtDenoiser(Path source, Device device, boolean allowCpuFallback, AttentionGraphEditor graph,
+                        AttentionAggregation aggregation, Optional<JsonNode> config,
                         UNetDescription.PredictionType predictionType) {
         this.source = source;
-        // Edited sessions go where the plain one went: the CPU after a fallback, without retrying CUDA.
-        this.device = plain.device();
+        this.device = device;
         this.allowCpuFallback = allowCpuFallback;
         this.graph = graph;
         this.aggregation = aggregation;
-        this.plain = plain;
-        Map<String, TensorInfo> inputs = plain.inputs();
+        Map<String, DeclaredInput> inputs = declaredInputs(graph.model().getGraph());
         String sample = null;
         String timestep = null;
         String context = null;
-        for (Map.Entry<String, TensorInfo> input : inputs.entrySet()) {
-            int rank = input.getValue().getShape().length;
+        for (Map.Entry<String, DeclaredInput> input : inputs.entrySet()) {
+            int rank = input.getValue().shape().length;
             if (rank == 4 && sample == null) {
                 sample = input.getKey();
             } else if (rank == 3 && context == null) {
@@ -130,14 +136,14 @@ final class OrtDenoiser implements DenoiserWithAttention {
                     + "encoder_hidden_states [batch, 77, M], found " + inputs);
         }
         for (String name : List.of(sample, context)) {
-            if (inputs.get(name).type != OnnxJavaType.FLOAT) {
+            if (inputs.get(name).type() != OnnxJavaType.FLOAT) {
                 throw new ModelFormatException(source, "UNet input '" + name + "' is " + inputs.get(name)
                         + "; only float32 exports are supported");
             }
         }
-        TensorInfo timestepType = inputs.get(timestep);
+        DeclaredInput timestepType = inputs.get(timestep);
         if (!List.of(OnnxJavaType.FLOAT, OnnxJavaType.DOUBLE, OnnxJavaType.INT64, OnnxJavaType.INT32)
-                .contains(timestepType.type)) {
+                .contains(timestepType.type())) {
             throw new ModelFormatException(source, "UNet timestep input '" + timestep + "' is " + timestepType
                     + "; expected float32, float64, int32 or int64");
         }
@@ -145,14 +151,48 @@ final class OrtDenoiser implements DenoiserWithAttention {
         this.timestepInput = timestep;
         this.timestepInfo = timestepType;
         this.contextInput = context;
-        this.noiseOutput = plain.outputs().keySet().iterator().next();
+        if (graph.model().getGraph().getOutputCount() == 0) {
+            throw new ModelFormatException(source, "The UNet graph declares no output");
+        }
+        this.noiseOutput = graph.model().getGraph().getOutput(0).getName();
         this.description = describe(config, predictionType, inputs);
     }
 
+    /** The graph's inputs in declaration order, without initializers (before IR 4 weights were listed too). */
+    private static Map<String, DeclaredInput> declaredInputs(GraphProto graph) {
+        Set<String> initializers = new HashSet<>();
+        for (TensorProto initializer : graph.getInitializerList()) {
+            initializers.add(initializer.getName());
+        }
+        Map<String, DeclaredInput> inputs = new LinkedHashMap<>();
+        for (ValueInfoProto input : graph.getInputList()) {
+            if (initializers.contains(input.getName())) {
+                continue;
+            }
+            TypeProto.Tensor tensor = input.getType().getTensorType();
+            long[] shape = tensor.getShape().getDimList().stream()
+                    .mapToLong(dimension -> dimension.hasDimValue() ? dimension.getDimValue() : -1).toArray();
+            inputs.put(input.getName(), new DeclaredInput(input.getName(), javaType(tensor.getElemType()), shape));
+        }
+        return inputs;
+    }
+
+    private static OnnxJavaType javaType(int elementType) {
+        return switch (elementType) {
+            case TensorProto.DataType.FLOAT_VALUE -> OnnxJavaType.FLOAT;
+            case TensorProto.DataType.DOUBLE_VALUE -> OnnxJavaType.DOUBLE;
+            case TensorProto.DataType.INT32_VALUE -> OnnxJavaType.INT32;
+            case TensorProto.DataType.INT64_VALUE -> OnnxJavaType.INT64;
+            case TensorProto.DataType.FLOAT16_VALUE -> OnnxJavaType.FLOAT16;
+            case TensorProto.DataType.BFLOAT16_VALUE -> OnnxJavaType.BFLOAT16;
+            default -> OnnxJavaType.UNKNOWN;
+        };
+    }
+
     private UNetDescription describe(Optional<JsonNode> config, UNetDescription.PredictionType predictionType,
-                                     Map<String, TensorInfo> inputs) {
-        long[] sampleShape = inputs.get(sampleInput).getShape();
-        long[] contextShape = inputs.get(contextInput).getShape();
+                                     Map<String, DeclaredInput> inputs) {
+        long[] sampleShape = inputs.get(sampleInput).shape();
+        long[] contextShape = inputs.get(contextInput).shape();
         int inChannels = config.map(c -> c.path("in_channels").asInt(-1)).filter(v -> v > 0)
                 .orElseGet(() -> sampleShape[1] > 0 ? Math.toIntExact(sampleShape[1])
                         : weightDim(sampleInput, "Conv", 1));
@@ -266,11 +306,12 @@ final class OrtDenoiser implements DenoiserWithAttention {
             throw new IllegalArgumentException("An attention-only pass needs at least one layer");
         }
         Set<AttentionLayerId> layerSet = Set.copyOf(layers);
-        OrtModelSession session = layers.isEmpty() ? plain
-                : attentionOnly ? attentionOnlySessions.get(layerSet, () -> OrtModelSession.open(COMPONENT
-                + " (attention only)", graph.attentionOnly(layerSet), source, device, allowCpuFallback))
-                : capturedSessions.get(layerSet, () -> OrtModelSession.open(COMPONENT + " (with attention outputs)",
-                graph.withAttentionOutputs(layerSet), source, device, allowCpuFallback));
+        OrtModelSession session = layers.isEmpty() ? plainSession()
+                : attentionOnly ? attentionOnlySessions.get(layerSet, () -> settled(OrtModelSession.open(COMPONENT
+                + " (attention only)", graph.attentionOnly(layerSet), source, device, allowCpuFallback)))
+                : capturedSessions.get(layerSet, () -> settled(OrtModelSession.open(COMPONENT
+                + " (with attention outputs)", graph.withAttentionOutputs(layerSet), source, device,
+                allowCpuFallback)));
 
         int batch = latents.dim(0);
         Set<String> outputs = new LinkedHashSet<>();
@@ -303,6 +344,19 @@ final class OrtDenoiser implements DenoiserWithAttention {
         return new UNetRun(noise, new RawAttention(batch, latents.dim(2), latents.dim(3), infos, probabilities));
     }
 
+    private OrtModelSession plainSession() {
+        if (plain == null) {
+            plain = settled(OrtModelSession.open(COMPONENT, source, device, allowCpuFallback));
+        }
+        return plain;
+    }
+
+    /** Later sessions go where this one went: the CPU after a fallback, without retrying CUDA. */
+    private OrtModelSession settled(OrtModelSession session) {
+        device = session.device();
+        return session;
+    }
+
     private Map<String, OnnxTensor> feeds(OrtModelSession session, Tensor latents, int timestep, Tensor contexts) {
         Map<String, OnnxTensor> feeds = new LinkedHashMap<>();
         Set<String> wanted = session.inputs().keySet();
@@ -312,7 +366,8 @@ final class OrtDenoiser implements DenoiserWithAttention {
                 feeds.put(sampleInput, latentFeed.floats(latents, OrtInputs.shapeOf(latents)));
             }
             if (wanted.contains(timestepInput)) {
-                feeds.put(timestepInput, OrtInputs.timestep(timestep, latents.dim(0), timestepInfo, timestepInput));
+                feeds.put(timestepInput, OrtInputs.timestep(timestep, latents.dim(0), timestepInfo.type(),
+                        timestepInfo.shape(), timestepInput));
             }
             if (wanted.contains(contextInput)) {
                 feeds.put(contextInput, contextFeed.floats(contexts, OrtInputs.shapeOf(contexts)));
@@ -366,9 +421,17 @@ final class OrtDenoiser implements DenoiserWithAttention {
         }
     }
 
-    /** Where the UNet runs (the CPU after a fallback). */
-    Device device() {
-        return plain.device();
+    /**
+     * Where the UNet runs: the device its sessions were created on (the CPU after a fallback), or, before the first
+     * session, the device they will be created on.
+     */
+    synchronized Device device() {
+        return device;
+    }
+
+    /** How many ONNX Runtime sessions (each with its own copy of the weights) are open now. */
+    synchronized int openSessions() {
+        return (plain == null ? 0 : 1) + capturedSessions.size() + attentionOnlySessions.size();
     }
 
     /** The graph editor over this UNet's model. */
@@ -384,7 +447,11 @@ final class OrtDenoiser implements DenoiserWithAttention {
         }
         closed = true;
         RuntimeException failure = null;
-        for (AutoCloseable part : List.<AutoCloseable>of(capturedSessions, attentionOnlySessions, plain)) {
+        List<AutoCloseable> parts = new ArrayList<>(List.of(capturedSessions, attentionOnlySessions));
+        if (plain != null) {
+            parts.add(plain);
+        }
+        for (AutoCloseable part : parts) {
             try {
                 part.close();
             } catch (Exception e) {
@@ -426,6 +493,10 @@ final class OrtDenoiser implements DenoiserWithAttention {
                 }
             }
             return session;
+        }
+
+        int size() {
+            return sessions.size();
         }
 
         @Override

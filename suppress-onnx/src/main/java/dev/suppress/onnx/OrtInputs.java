@@ -70,12 +70,12 @@ final class OrtInputs {
      * one entry per batch element (or exactly one when the export fixed that dimension to 1; the UNet broadcasts
      * it, {@code timesteps.expand(sample.shape[0])} in {@code UNet2DConditionModel.forward}).
      */
-    static OnnxTensor timestep(int timestep, int batch, TensorInfo declared, String inputName) throws OrtException {
-        long[] declaredShape = declared.getShape();
+    static OnnxTensor timestep(int timestep, int batch, OnnxJavaType declaredType, long[] declaredShape,
+                               String inputName) throws OrtException {
         int count = declaredShape.length == 0 ? 1 : declaredShape[0] == 1 ? 1 : batch;
         long[] shape = declaredShape.length == 0 ? new long[0] : new long[] {count};
         OrtEnvironment environment = OrtEnvironment.getEnvironment();
-        switch (declared.type) {
+        switch (declaredType) {
             case FLOAT: {
                 float[] values = new float[count];
                 Arrays.fill(values, timestep);
@@ -98,7 +98,7 @@ final class OrtInputs {
             }
             default:
                 throw new IllegalStateException("Timestep input '" + inputName + "' has unsupported type "
-                        + declared.type + "; expected float32, float64, int32 or int64");
+                        + declaredType + "; expected float32, float64, int32 or int64");
         }
     }
 

@@ -152,6 +152,20 @@ class OrtDenoiserParityTest {
     }
 
     @Test
+    void theUneditedModelIsOpenedOnlyForAPlainPass() {
+        AttentionCapture capture = AttentionCapture.reference(16, HeadAveraging.FIRST_HALF_OF_HEADS);
+        try (OrtDenoiser fresh = TinyOnnxModel.denoiser(OrtDenoiserParityTest::recordAggregation)) {
+            assertEquals(0, fresh.openSessions(), "nothing is loaded into ONNX Runtime before the first pass");
+            fresh.attention(latent, 981, context, capture);
+            fresh.denoise(latent, 981, context, capture);
+            assertEquals(2, fresh.openSessions(), "a generation needs the cut and the captured model only");
+            Tensor plain = fresh.denoise(latent, 981, context, null).noisePrediction();
+            assertEquals(3, fresh.openSessions());
+            TensorAssertions.assertClose("plain pass", golden.tensor("noise_pred_t981"), plain, NOISE);
+        }
+    }
+
+    @Test
     void describesTheTinyUNet() {
         UNetDescription description = denoiser.description();
         assertEquals(4, description.inChannels());

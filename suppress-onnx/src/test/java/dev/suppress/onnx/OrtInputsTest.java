@@ -19,7 +19,7 @@ class OrtInputsTest {
     @Test
     void aFloatTimestepPerBatchElementAsTheDiffusersExportDeclaresIt() throws Exception {
         TensorInfo declared = declared(OnnxJavaType.FLOAT, 2);
-        try (OnnxTensor timestep = OrtInputs.timestep(981, 2, declared, "timestep")) {
+        try (OnnxTensor timestep = OrtInputs.timestep(981, 2, declared.type, declared.getShape(), "timestep")) {
             assertEquals(OnnxJavaType.FLOAT, timestep.getInfo().type);
             assertArrayEquals(new long[] {2}, timestep.getInfo().getShape());
             assertArrayEquals(new float[] {981, 981}, timestep.getFloatBuffer().array());
@@ -29,7 +29,7 @@ class OrtInputsTest {
     @Test
     void anInt64ScalarTimestep() throws Exception {
         TensorInfo declared = TensorInfo.constructFromBuffer(LongBuffer.allocate(1), new long[0], OnnxJavaType.INT64);
-        try (OnnxTensor timestep = OrtInputs.timestep(501, 2, declared, "timestep")) {
+        try (OnnxTensor timestep = OrtInputs.timestep(501, 2, declared.type, declared.getShape(), "timestep")) {
             assertEquals(OnnxJavaType.INT64, timestep.getInfo().type);
             assertEquals(0, timestep.getInfo().getShape().length);
             assertEquals(501L, timestep.getLongBuffer().get(0));
@@ -38,16 +38,15 @@ class OrtInputsTest {
 
     @Test
     void oneTimestepWhenTheExportFixedItsLengthToOne() throws Exception {
-        try (OnnxTensor timestep = OrtInputs.timestep(1, 2, declared(OnnxJavaType.INT64, 1), "t")) {
+        try (OnnxTensor timestep = OrtInputs.timestep(1, 2, OnnxJavaType.INT64, new long[] {1}, "t")) {
             assertArrayEquals(new long[] {1}, timestep.getInfo().getShape());
         }
     }
 
     @Test
     void anUnsupportedTimestepTypeNamesTheInput() throws Exception {
-        TensorInfo strings = TensorInfo.constructFromJavaArray(new String[] {"t"});
         IllegalStateException error = assertThrows(IllegalStateException.class,
-                () -> OrtInputs.timestep(1, 1, strings, "t"));
+                () -> OrtInputs.timestep(1, 1, OnnxJavaType.STRING, new long[] {1}, "t"));
         assertEquals("Timestep input 't' has unsupported type STRING; expected float32, float64, int32 or int64",
                 error.getMessage());
     }
