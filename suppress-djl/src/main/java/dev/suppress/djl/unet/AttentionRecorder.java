@@ -2,22 +2,19 @@ package dev.suppress.djl.unet;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.suppress.core.attention.AttentionAggregator;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.AttentionKind;
 import dev.suppress.core.attention.AttentionLayerId;
 import dev.suppress.core.attention.AttentionLayerInfo;
 import dev.suppress.core.attention.AttentionMaps;
 import dev.suppress.core.attention.HeadAveraging;
-import dev.suppress.core.attention.UNetPlace;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.Tensors;
 
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.TreeSet;
 
 /**
  * The attention capture of one UNet evaluation: sums the probabilities of the layers an {@link AttentionCapture}
@@ -82,53 +79,25 @@ final class AttentionRecorder {
      * @param latentSide          the side of the latent being evaluated (square)
      * @param stopAfterLastNeeded let the UNet stop after the last layer the capture needs
      * @param scope               the call's manager, where the running sums live (layers free their own arrays)
-     * @throws IllegalArgumentException when the capture names layers the UNet does not have, asks for maps of a kind
-     *                                  at a resolution where the selected places have no layer
+     * @throws IllegalArgumentException as {@link AttentionAggregator}'s constructor: the capture names layers the
+     *                                  UNet does not have, asks for maps of a kind at a resolution where the selected
+     *                                  places have no layer, or selects nothing
      */
     static AttentionRecorder of(AttentionCapture capture, List<AttentionLayerInfo> layers, int latentSide,
                                 int batch, boolean stopAfterLastNeeded, NDManager scope) {
+        // core's selection rules and errors: raw layers the UNet lacks, places without a layer at the resolution
+        new AttentionAggregator(layers, latentSide, capture);
         boolean[] aggregated = new boolean[layers.size()];
         boolean[] raw = new boolean[layers.size()];
-        Set<AttentionLayerId> unknown = new HashSet<>(capture.rawLayers());
         for (int i = 0; i < layers.size(); i++) {
             AttentionLayerInfo layer = layers.get(i);
             aggregated[i] = capture.aggregates(layer, latentSide);
             raw[i] = capture.rawLayers().contains(layer.id());
-            unknown.remove(layer.id());
-        }
-        if (!unknown.isEmpty()) {
-            throw new IllegalArgumentException("AttentionCapture asks for raw maps of " + unknown
-                    + ", which this UNet does not have");
         }
         boolean crossWanted = !capture.crossPlaces().isEmpty();
         boolean selfWanted = !capture.selfPlaces().isEmpty();
-        checkSomeLayer(capture, layers, aggregated, AttentionKind.CROSS, capture.crossPlaces(), latentSide);
-        checkSomeLayer(capture, layers, aggregated, AttentionKind.SELF, capture.selfPlaces(), latentSide);
         return new AttentionRecorder(layers, aggregated, raw, stopAfterLastNeeded, batch, capture.resolution(),
                 capture.headAveraging(), crossWanted, selfWanted, scope);
-    }
-
-    private static void checkSomeLayer(AttentionCapture capture, List<AttentionLayerInfo> layers,
-                                       boolean[] aggregated, AttentionKind kind, Set<UNetPlace> places,
-                                       int latentSide) {
-        if (places.isEmpty()) {
-            return;
-        }
-        Set<Integer> available = new TreeSet<>();
-        for (int i = 0; i < layers.size(); i++) {
-            AttentionLayerInfo layer = layers.get(i);
-            if (layer.id().kind() == kind) {
-                if (aggregated[i]) {
-                    return;
-                }
-                if (places.contains(layer.id().place())) {
-                    available.add(layer.resolution(latentSide));
-                }
-            }
-        }
-        throw new IllegalArgumentException("AttentionCapture asks for " + kind.name().toLowerCase(java.util.Locale.ROOT)
-                + "-attention maps at resolution " + capture.resolution() + " from " + places + ", but for a latent "
-                + latentSide + " pixels wide those layers have resolutions " + available);
     }
 
     /** True when the capture needs the probabilities of layer {@code index}. */
