@@ -28,6 +28,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Consumer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -52,12 +53,7 @@ class DjlDenoiserVariantsTest {
     @Test
     void linearProjectionsEqualTheOneByOneConvolutionsTheyReplace() throws IOException {
         Path tiny = Fixtures.tinyModel().resolve("unet");
-        Path linear = dir.resolve("unet");
-        Files.createDirectories(linear);
-        ObjectMapper mapper = new ObjectMapper();
-        ObjectNode config = (ObjectNode) mapper.readTree(tiny.resolve("config.json").toFile());
-        config.put("use_linear_projection", true);
-        mapper.writeValue(linear.resolve("config.json").toFile(), config);
+        Path linear = unetConfiguredWith("unet", config -> config.put("use_linear_projection", true));
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         try (SafetensorsFile file = SafetensorsFile.open(tiny.resolve("diffusion_pytorch_model.safetensors"))) {
             for (String name : file.names()) {
@@ -92,12 +88,7 @@ class DjlDenoiserVariantsTest {
         // attention_head_dim 1: one head per layer, where FIRST_HALF_OF_HEADS keeps the only head ((heads+1)/2, as
         // torch.chunk splits and as the ONNX backend computes through core's aggregator); same weights
         Path tiny = Fixtures.tinyModel().resolve("unet");
-        Path oneHead = dir.resolve("one-head-unet");
-        Files.createDirectories(oneHead);
-        ObjectMapper mapper = new ObjectMapper();
-        ObjectNode config = (ObjectNode) mapper.readTree(tiny.resolve("config.json").toFile());
-        config.put("attention_head_dim", 1);
-        mapper.writeValue(oneHead.resolve("config.json").toFile(), config);
+        Path oneHead = unetConfiguredWith("one-head-unet", config -> config.put("attention_head_dim", 1));
         Files.copy(tiny.resolve("diffusion_pytorch_model.safetensors"),
                 oneHead.resolve("diffusion_pytorch_model.safetensors"));
 
@@ -121,6 +112,17 @@ class DjlDenoiserVariantsTest {
             TensorAssertions.assertClose("cross maps", expected.cross(), maps.cross(), SUMMATION_ORDER);
             TensorAssertions.assertClose("self maps", expected.self(), maps.self(), SUMMATION_ORDER);
         }
+    }
+
+    /** A new UNet folder {@code name} holding the fixture's {@code config.json} after {@code edit}; no weights. */
+    private Path unetConfiguredWith(String name, Consumer<ObjectNode> edit) throws IOException {
+        Path folder = dir.resolve(name);
+        Files.createDirectories(folder);
+        ObjectMapper mapper = new ObjectMapper();
+        ObjectNode config = (ObjectNode) mapper.readTree(Fixtures.tinyModel().resolve("unet/config.json").toFile());
+        edit.accept(config);
+        mapper.writeValue(folder.resolve("config.json").toFile(), config);
+        return folder;
     }
 
     @Test
