@@ -4,6 +4,7 @@ import dev.suppress.core.backend.BackendOptions;
 import dev.suppress.core.backend.BackendProvider;
 import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.DiffusionBackend;
+import dev.suppress.core.backend.Precision;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
 import dev.suppress.core.pipeline.SuppressionPipeline;
 import dev.suppress.core.schedule.SchedulerConfig;
@@ -109,6 +110,11 @@ public final class Suppressor implements AutoCloseable {
         return backend.name();
     }
 
+    /** The floating-point type the backend's networks compute in ({@link Precision#AUTO} resolved). */
+    public Precision precision() {
+        return backend.precision();
+    }
+
     private void ensureOpen() {
         if (closed) {
             throw new IllegalStateException("This Suppressor is closed");
@@ -131,6 +137,7 @@ public final class Suppressor implements AutoCloseable {
         private BackendProvider provider;
         private Device device = Device.CPU;
         private boolean allowCpuFallback;
+        private Precision precision = Precision.FP32;
         private FiniteDifferenceOptions finiteDifferences = FiniteDifferenceOptions.DEFAULT;
         private Path tokenizerFolder;
         private Path schedulerConfig;
@@ -196,6 +203,16 @@ public final class Suppressor implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The networks' floating-point type (default {@link Precision#FP32}, exact with respect to the reference);
+         * see {@link Precision} for what stays float32. A backend that cannot compute in the type on its device
+         * says so when it opens (the DJL backend refuses fp16 on a CPU).
+         */
+        public Builder precision(Precision precision) {
+            this.precision = Objects.requireNonNull(precision, "precision");
+            return this;
+        }
+
         /** How ITO estimates gradients on a backend without autograd (default {@link FiniteDifferenceOptions#DEFAULT}). */
         public Builder finiteDifferences(FiniteDifferenceOptions options) {
             this.finiteDifferences = Objects.requireNonNull(options, "options");
@@ -220,7 +237,7 @@ public final class Suppressor implements AutoCloseable {
                     : ModelFolders.tokenizerFolder(modelFolder));
             SchedulerConfig scheduler = schedulerConfig != null ? SchedulerConfig.read(schedulerConfig)
                     : ModelFolders.schedulerConfig(modelFolder);
-            DiffusionBackend backend = chosen.open(new BackendOptions(modelFolder, device, allowCpuFallback));
+            DiffusionBackend backend = chosen.open(new BackendOptions(modelFolder, device, allowCpuFallback, precision));
             return new Suppressor(backend, tokenizer,
                     new SuppressionPipeline(backend, tokenizer, scheduler, finiteDifferences));
         }

@@ -8,10 +8,13 @@ import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.DiffusionBackend;
 import dev.suppress.core.backend.LatentDecoder;
 import dev.suppress.core.backend.LatentEncoder;
+import dev.suppress.core.backend.Precision;
 import dev.suppress.core.backend.TextEncoder;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.schedule.SchedulerConfig;
+import ai.djl.ndarray.types.DataType;
 import dev.suppress.djl.clip.DjlTextEncoder;
+import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.TorchRuntime;
 import dev.suppress.djl.unet.DjlGradientProbe;
 import dev.suppress.djl.unet.DjlDenoiser;
@@ -43,6 +46,7 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
     private final LatentDecoder decoder;
     private final LatentEncoder encoder;
     private final GradientProbe gradientProbe;
+    private final Precision precision;
 
     /**
      * Assembles a backend from parts it then owns.
@@ -52,6 +56,12 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
      */
     DjlDiffusionBackend(TextEncoder textEncoder, DenoiserWithAttention denoiser, LatentDecoder decoder,
                         LatentEncoder encoder, GradientProbe gradientProbe) {
+        this(textEncoder, denoiser, decoder, encoder, gradientProbe, Precision.FP32);
+    }
+
+    private DjlDiffusionBackend(TextEncoder textEncoder, DenoiserWithAttention denoiser, LatentDecoder decoder,
+                                LatentEncoder encoder, GradientProbe gradientProbe, Precision precision) {
+        this.precision = precision;
         this.textEncoder = Objects.requireNonNull(textEncoder, "textEncoder");
         this.denoiser = Objects.requireNonNull(denoiser, "denoiser");
         this.decoder = Objects.requireNonNull(decoder, "decoder");
@@ -60,11 +70,16 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
     }
 
     /**
-     * Loads every part of the model in {@code options.modelFolder()} onto the requested device.
+     * Loads every part of the model in {@code options.modelFolder()} onto the requested device, in the requested
+     * precision ({@link ComputePrecision#resolve} says what {@link Precision#AUTO} picks). The CLIP text encoder,
+     * the UNet and the VAE hold their weights and compute in it; under fp16 the VAE stays float32, because
+     * decoders overflow float16's range (SDXL's does; diffusers' {@code force_upcast}) and a float32 VAE costs
+     * little next to the UNet.
      *
-     * @throws ModelFormatException  when the folder is not a supported diffusers Stable Diffusion model
-     * @throws IllegalStateException when libtorch cannot be loaded, or a GPU is requested, unavailable and the CPU
-     *                               fallback is off (see {@link TorchRuntime#toDjlDevice})
+     * @throws ModelFormatException     when the folder is not a supported diffusers Stable Diffusion model
+     * @throws IllegalArgumentException when the precision is fp16 and the device a CPU
+     * @throws IllegalStateException    when libtorch cannot be loaded, or a GPU is requested, unavailable and the
+     *                                  CPU fallback is off (see {@link TorchRuntime#toDjlDevice})
      */
     public static DjlDiffusionBackend open(BackendOptions options) {
         Path folder = options.modelFolder();
@@ -73,16 +88,21 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
         }
         UNetDescription.PredictionType predictionType = SchedulerConfig.predictionTypeOfModelFolder(folder);
         ai.djl.Device device = TorchRuntime.toDjlDevice(options.device(), options.allowCpuFallback());
+        Precision precision = ComputePrecision.resolve(options.precision(), device);
+        DataType networks = ComputePrecision.dataType(precision);
+        DataType vaeType = precision == Precision.FP16 ? DataType.FLOAT32 : networks;
         List<AutoCloseable> opened = new ArrayList<>();
         try {
-            DjlTextEncoder textEncoder = remember(opened, DjlTextEncoder.open(folder.resolve("text_encoder"), device));
-            DjlDenoiser denoiser = remember(opened, DjlDenoiser.open(folder.resolve("unet"), device, predictionType));
+            DjlTextEncoder textEncoder = remember(opened, DjlTextEncoder.open(folder.resolve("text_encoder"), device,
+                    networks));
+            DjlDenoiser denoiser = remember(opened, DjlDenoiser.open(folder.resolve("unet"), device, predictionType,
+                    networks));
             Path vae = folder.resolve("vae");
-            DjlLatentDecoder decoder = remember(opened, DjlLatentDecoder.open(vae, device));
+            DjlLatentDecoder decoder = remember(opened, DjlLatentDecoder.open(vae, device, vaeType));
             DjlLatentEncoder encoder = DjlLatentEncoder.isPresent(vae)
-                    ? remember(opened, DjlLatentEncoder.open(vae, device)) : null;
+                    ? remember(opened, DjlLatentEncoder.open(vae, device, vaeType)) : null;
             return new DjlDiffusionBackend(textEncoder, denoiser, decoder, encoder,
-                    new DjlGradientProbe(denoiser));
+                    new DjlGradientProbe(denoiser), precision);
         } catch (RuntimeException | Error e) {
             Closeables.closeAfterFailure(e, opened);
             throw e;
@@ -97,6 +117,12 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
     @Override
     public String name() {
         return NAME;
+    }
+
+    /** The precision the text encoder and the UNet compute in (the VAE too, except float32 under fp16). */
+    @Override
+    public Precision precision() {
+        return precision;
     }
 
     @Override

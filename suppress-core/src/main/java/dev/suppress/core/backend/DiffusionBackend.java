@@ -11,6 +11,14 @@ public interface DiffusionBackend extends AutoCloseable {
     /** The backend's name, as {@link BackendProvider#name()}. */
     String name();
 
+    /**
+     * The floating-point type the networks compute in, never {@link Precision#AUTO}; float32 unless the backend
+     * was opened with another.
+     */
+    default Precision precision() {
+        return Precision.FP32;
+    }
+
     /** The CLIP text encoder. */
     TextEncoder textEncoder();
 

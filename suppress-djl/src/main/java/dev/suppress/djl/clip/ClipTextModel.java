@@ -3,6 +3,7 @@ package dev.suppress.djl.clip;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import dev.suppress.djl.nn.LayerNorm;
 import dev.suppress.djl.weights.PartLoading;
 import dev.suppress.djl.weights.WeightLoader;
@@ -46,19 +47,33 @@ final class ClipTextModel implements AutoCloseable {
             layers.add(new ClipEncoderLayer(loader, PREFIX + "encoder.layers." + i, config));
         }
         this.finalLayerNorm = new LayerNorm(loader, PREFIX + "final_layer_norm", width, config.layerNormEps());
-        this.causalMask = weights.create(causalMask(config.maxPositionEmbeddings()),
-                new ai.djl.ndarray.types.Shape(config.maxPositionEmbeddings(), config.maxPositionEmbeddings()));
+        int positions = config.maxPositionEmbeddings();
+        ai.djl.ndarray.types.Shape maskShape = new ai.djl.ndarray.types.Shape(positions, positions);
+        DataType type = loader.computeType();
+        if (type == DataType.FLOAT32) {
+            this.causalMask = weights.create(causalMask(positions, -Float.MAX_VALUE), maskShape);
+        } else {
+            try (NDArray wide = weights.create(causalMask(positions, lowest(type)), maskShape)) {
+                this.causalMask = wide.toType(type, true);
+            }
+        }
+    }
+
+    /** {@code torch.finfo(type).min} of a half type (exactly representable in it). */
+    private static float lowest(DataType type) {
+        // bf16: float32's exponent range with 7 stored mantissa bits, 0xFF7F; fp16: -65504
+        return type == DataType.BFLOAT16 ? Float.intBitsToFloat(0xFF7F0000) : -65504f;
     }
 
     /**
-     * transformers {@code _make_causal_mask}: {@code torch.finfo(float32).min} above the diagonal, so that a token
+     * transformers {@code _make_causal_mask}: {@code torch.finfo(dtype).min} above the diagonal, so that a token
      * attends only to itself and earlier tokens.
      */
-    private static float[] causalMask(int length) {
+    private static float[] causalMask(int length, float lowest) {
         float[] mask = new float[length * length];
         for (int row = 0; row < length; row++) {
             for (int column = row + 1; column < length; column++) {
-                mask[row * length + column] = -Float.MAX_VALUE;
+                mask[row * length + column] = lowest;
             }
         }
         return mask;
@@ -70,8 +85,9 @@ final class ClipTextModel implements AutoCloseable {
      * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not describe a
      *                                               supported CLIP text model
      */
-    static ClipTextModel load(Path folder, ai.djl.Device device) {
-        return PartLoading.load(folder, device, ClipTextConfig::read, "CLIPTextModel", List.of(), ClipTextModel::new);
+    static ClipTextModel load(Path folder, ai.djl.Device device, DataType computeType) {
+        return PartLoading.load(folder, device, computeType, ClipTextConfig::read, "CLIPTextModel", List.of(),
+                ClipTextModel::new);
     }
 
     /**

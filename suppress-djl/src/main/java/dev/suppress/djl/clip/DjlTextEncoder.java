@@ -2,6 +2,7 @@ package dev.suppress.djl.clip;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.suppress.core.backend.TextEncoder;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.Tensors;
@@ -31,7 +32,18 @@ public final class DjlTextEncoder implements TextEncoder {
      * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported CLIP text model
      */
     public static DjlTextEncoder open(Path textEncoderFolder, ai.djl.Device device) {
-        return new DjlTextEncoder(ClipTextModel.load(textEncoderFolder, device));
+        return open(textEncoderFolder, device, DataType.FLOAT32);
+    }
+
+    /**
+     * Loads the text encoder with its weights held and computed in {@code computeType} (the {@code .fp16} variant
+     * file first for a half type); the embedding returned is float32.
+     *
+     * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
+     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported CLIP text model
+     */
+    public static DjlTextEncoder open(Path textEncoderFolder, ai.djl.Device device, DataType computeType) {
+        return new DjlTextEncoder(ClipTextModel.load(textEncoderFolder, device, computeType));
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.suppress.djl.nn;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.suppress.djl.weights.WeightLoader;
 
@@ -11,6 +12,9 @@ import dev.suppress.djl.weights.WeightLoader;
  * <p>DJL has no group norm, so this normalises the {@code [batch, groups, channels/groups * h * w]} view with
  * libtorch's layer norm (which computes the same per-group mean and biased variance) and then applies the
  * per-channel scale and shift, kept as {@code [channels, 1, 1]} from load time so that they broadcast.
+ *
+ * <p>Computed in float32 whatever the input's type, and returned in the input's type: CUDA autocast runs
+ * {@code group_norm} in float32, and a bf16 mean/variance over a group of 10^5 values would be visibly off.
  */
 public final class GroupNorm {
 
@@ -30,15 +34,17 @@ public final class GroupNorm {
         }
         this.groups = groups;
         this.eps = (float) eps;
-        this.gamma = loader.load(prefix + ".weight", channels).reshape(channels, 1, 1);
-        this.beta = loader.load(prefix + ".bias", channels).reshape(channels, 1, 1);
+        this.gamma = loader.loadFloat32(prefix + ".weight", channels).reshape(channels, 1, 1);
+        this.beta = loader.loadFloat32(prefix + ".bias", channels).reshape(channels, 1, 1);
     }
 
     /**
      * @param x {@code [batch, channels, h, w]}; not modified
-     * @return the normalised array, same shape, in {@code x}'s manager
+     * @return the normalised array, same shape and type, in {@code x}'s manager
      */
     public NDArray forward(NDArray x) {
+        DataType type = x.getDataType();
+        x = ComputePrecision.toFloat32(x);
         Shape shape = x.getShape();
         long batch = shape.get(0);
         long perGroup = shape.size() / (batch * groups);
@@ -47,6 +53,6 @@ public final class GroupNorm {
         NDArray grouped = x.reshape(batch, groups, perGroup);
         NDArray out = ai.djl.nn.norm.LayerNorm.layerNorm(grouped, normalized, manager.ones(normalized),
                 manager.zeros(normalized), eps).singletonOrThrow();
-        return out.reshape(shape).mul(gamma).add(beta);
+        return ComputePrecision.cast(out.reshape(shape).mul(gamma).add(beta), type);
     }
 }

@@ -4,7 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import dev.suppress.djl.weights.WeightLoader;
 
-/** {@code torch.nn.LayerNorm} over the last axis, with affine parameters. */
+/**
+ * {@code torch.nn.LayerNorm} over the last axis, with affine parameters; computed in float32 and returned in the
+ * input's type, as CUDA autocast runs {@code layer_norm}.
+ */
 public final class LayerNorm {
 
     private final Shape normalized;
@@ -16,15 +19,17 @@ public final class LayerNorm {
     public LayerNorm(WeightLoader loader, String prefix, int dim, double eps) {
         this.normalized = new Shape(dim);
         this.eps = (float) eps;
-        this.gamma = loader.load(prefix + ".weight", dim);
-        this.beta = loader.load(prefix + ".bias", dim);
+        this.gamma = loader.loadFloat32(prefix + ".weight", dim);
+        this.beta = loader.loadFloat32(prefix + ".bias", dim);
     }
 
     /**
      * @param x {@code [..., dim]}; not modified
-     * @return the normalised array, same shape, in {@code x}'s manager
+     * @return the normalised array, same shape and type, in {@code x}'s manager
      */
     public NDArray forward(NDArray x) {
-        return ai.djl.nn.norm.LayerNorm.layerNorm(x, normalized, gamma, beta, eps).singletonOrThrow();
+        NDArray out = ai.djl.nn.norm.LayerNorm.layerNorm(ComputePrecision.toFloat32(x), normalized, gamma, beta, eps)
+                .singletonOrThrow();
+        return ComputePrecision.cast(out, x.getDataType());
     }
 }

@@ -3,6 +3,7 @@ package dev.suppress.djl.nn;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.suppress.core.tensor.Tensor;
 
@@ -38,7 +39,7 @@ public final class Tensors {
         return manager.create((float) value);
     }
 
-    /** Copies a float32 array (from any device) into a new tensor of the same shape. */
+    /** Copies a floating-point array (from any device, any float type, widened to float32) into a new tensor. */
     public static Tensor toTensor(NDArray array) {
         long[] dims = array.getShape().getShape();
         int[] shape = new int[dims.length];
@@ -46,6 +47,11 @@ public final class Tensors {
             shape[i] = Math.toIntExact(dims[i]);
         }
         NDArray onCpu = array.getDevice().isGpu() ? array.toDevice(Device.cpu(), false) : array;
+        if (onCpu.getDataType() != DataType.FLOAT32) {
+            try (NDArray widened = onCpu.toType(DataType.FLOAT32, false)) {
+                return Tensor.wrapOwned(widened.toFloatArray(), shape);
+            }
+        }
         return Tensor.wrapOwned(onCpu.toFloatArray(), shape);
     }
 }

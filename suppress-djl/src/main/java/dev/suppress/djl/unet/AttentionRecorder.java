@@ -10,6 +10,7 @@ import dev.suppress.core.attention.AttentionLayerInfo;
 import dev.suppress.core.attention.AttentionMaps;
 import dev.suppress.core.attention.HeadAveraging;
 import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.Tensors;
 
 import java.util.LinkedHashMap;
@@ -125,7 +126,8 @@ final class AttentionRecorder {
             // core's rule, so both backends average the same heads (odd counts included)
             long used = headAveraging.keptHeads(layer.heads());
             NDArray selected = used == heads ? perHead : perHead.get(":, 0:{}", used);
-            NDArray sum = selected.sum(new int[] {1});
+            // averaged in float32 whatever the compute type: the maps feed core's float64 loss
+            NDArray sum = ComputePrecision.toFloat32(selected).sum(new int[] {1});
             if (layer.id().kind() == AttentionKind.CROSS) {
                 crossSum = crossSum == null ? sum : crossSum.add(sum);
                 crossSum.attach(scope);

@@ -2,6 +2,7 @@ package dev.suppress.djl.unet;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.AttentionMaps;
 import dev.suppress.core.backend.DenoiserOutput;
@@ -50,7 +51,24 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      */
     public static DjlDenoiser open(Path unetFolder, ai.djl.Device device,
                                    UNetDescription.PredictionType predictionType) {
-        return new DjlDenoiser(UNet2DConditionModel.load(unetFolder, device), predictionType);
+        return open(unetFolder, device, predictionType, DataType.FLOAT32);
+    }
+
+    /**
+     * Loads the UNet with its weights held and its passes computed in {@code computeType} (the {@code .fp16}
+     * variant file is read when the type is a half type and the folder has one); inputs and outputs stay float32.
+     *
+     * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
+     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported UNet
+     */
+    public static DjlDenoiser open(Path unetFolder, ai.djl.Device device,
+                                   UNetDescription.PredictionType predictionType, DataType computeType) {
+        return new DjlDenoiser(UNet2DConditionModel.load(unetFolder, device, computeType), predictionType);
+    }
+
+    /** The type the weights are held and the passes are computed in. */
+    public DataType computeType() {
+        return model.computeType();
     }
 
     /**

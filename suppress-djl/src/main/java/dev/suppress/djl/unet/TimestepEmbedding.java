@@ -2,8 +2,10 @@ package dev.suppress.djl.unet;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.suppress.djl.nn.Activations;
+import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.Linear;
 import dev.suppress.djl.weights.WeightLoader;
 
@@ -53,12 +55,13 @@ final class TimestepEmbedding {
     }
 
     /**
-     * @param manager where the result lives
-     * @return {@code [1, timeEmbedDim]}, broadcast over the batch by the resnets
+     * @param manager     where the result lives
+     * @param computeType the type of the linear layers' weights; the sinusoid is computed in float32 and cast
+     * @return {@code [1, timeEmbedDim]} in {@code computeType}, broadcast over the batch by the resnets
      */
-    NDArray forward(NDManager manager, int timestep) {
-        NDArray projection = manager.create(sinusoid(timestep, channels, flipSinToCos, freqShift),
-                new Shape(1, channels));
+    NDArray forward(NDManager manager, int timestep, DataType computeType) {
+        NDArray projection = ComputePrecision.cast(manager.create(sinusoid(timestep, channels, flipSinToCos,
+                freqShift), new Shape(1, channels)), computeType);
         return linear2.forward(Activations.silu(linear1.forward(projection)));
     }
 }

@@ -2,9 +2,11 @@ package dev.suppress.djl.unet;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.suppress.core.attention.AttentionLayerInfo;
 import dev.suppress.djl.nn.Activations;
+import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.GroupNorm;
 import dev.suppress.djl.nn.Intermediates;
@@ -32,6 +34,7 @@ final class UNet2DConditionModel implements AutoCloseable {
 
     private final UNet2DConditionConfig config;
     private final NDManager weights;
+    private final DataType computeType;
     private final Path weightsFile;
     private final List<AttentionLayerInfo> attentionLayers;
     private final TimestepEmbedding timeEmbedding;
@@ -46,6 +49,7 @@ final class UNet2DConditionModel implements AutoCloseable {
     private UNet2DConditionModel(UNet2DConditionConfig config, WeightLoader loader, NDManager weights) {
         this.config = config;
         this.weights = weights;
+        this.computeType = loader.computeType();
         this.weightsFile = loader.file();
         AttentionLayerRegistry registry = new AttentionLayerRegistry();
         List<Integer> channels = config.blockOutChannels();
@@ -100,9 +104,9 @@ final class UNet2DConditionModel implements AutoCloseable {
      * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported or the weights do not
      *                                               match it
      */
-    static UNet2DConditionModel load(Path folder, ai.djl.Device device) {
-        return PartLoading.load(folder, device, UNet2DConditionConfig::read, "UNet2DConditionModel", List.of(),
-                UNet2DConditionModel::new);
+    static UNet2DConditionModel load(Path folder, ai.djl.Device device, DataType computeType) {
+        return PartLoading.load(folder, device, computeType, UNet2DConditionConfig::read, "UNet2DConditionModel",
+                List.of(), UNet2DConditionModel::new);
     }
 
     /**
@@ -121,6 +125,11 @@ final class UNet2DConditionModel implements AutoCloseable {
 
     Path weightsFile() {
         return weightsFile;
+    }
+
+    /** The type the weights are held and the pass is computed in. */
+    DataType computeType() {
+        return computeType;
     }
 
     /** Every attention layer in forward order. */
@@ -145,17 +154,23 @@ final class UNet2DConditionModel implements AutoCloseable {
     /**
      * One evaluation.
      *
-     * @param sample   {@code [batch, inChannels, h, w]}
-     * @param context  {@code [batch, keys, M]}
+     * <p>As under autocast, the inputs are cast to the compute type here and the noise prediction back to float32;
+     * the recorder widens the maps it averages to float32.
+     *
+     * @param inputSample  {@code [batch, inChannels, h, w]}, any float type
+     * @param inputContext {@code [batch, keys, M]}, any float type (a float32 leaf of autograd receives its gradient
+     *                 through the cast)
      * @param recorder the attention capture of this call
-     * @return the noise prediction {@code [batch, outChannels, h, w]}, or {@code null} when the recorder stopped the
-     *         pass early
+     * @return the noise prediction {@code [batch, outChannels, h, w]} in float32, or {@code null} when the recorder
+     *         stopped the pass early
      */
-    NDArray forward(NDArray sample, int timestep, NDArray context, AttentionRecorder recorder) {
-        NDManager scope = sample.getManager();
+    NDArray forward(NDArray inputSample, int timestep, NDArray inputContext, AttentionRecorder recorder) {
+        NDManager scope = inputSample.getManager();
+        NDArray sample = ComputePrecision.cast(inputSample, computeType);
+        NDArray context = ComputePrecision.cast(inputContext, computeType);
         NDArray x = config.centerInputSample()
                 ? sample.mul(Tensors.scalar(scope, 2)).sub(Tensors.scalar(scope, 1)) : sample;
-        NDArray temb = timeEmbedding.forward(scope, timestep);
+        NDArray temb = timeEmbedding.forward(scope, timestep, computeType);
         x = convIn.forward(x);
         List<NDArray> residuals = new ArrayList<>();
         residuals.add(x);
@@ -181,7 +196,7 @@ final class UNet2DConditionModel implements AutoCloseable {
                 return null;
             }
         }
-        return convOut.forward(Activations.silu(convNormOut.forward(x)));
+        return ComputePrecision.toFloat32(convOut.forward(Activations.silu(convNormOut.forward(x))));
     }
 
     /** diffusers' {@code forward_upsample_size} test: both sides are multiples of {@code 2^upsamplers}. */

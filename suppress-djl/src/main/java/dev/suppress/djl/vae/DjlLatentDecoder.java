@@ -2,8 +2,10 @@ package dev.suppress.djl.vae;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.suppress.core.backend.LatentDecoder;
 import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.Tensors;
 import dev.suppress.djl.weights.WeightLoader;
@@ -39,8 +41,18 @@ public final class DjlLatentDecoder implements LatentDecoder {
      * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported AutoencoderKL
      */
     public static DjlLatentDecoder open(Path vaeFolder, ai.djl.Device device) {
-        return new DjlLatentDecoder(VaePart.load(vaeFolder, device, "decoder", List.of("encoder.", "quant_conv."),
-                DjlLatentDecoder::modules));
+        return open(vaeFolder, device, DataType.FLOAT32);
+    }
+
+    /**
+     * Loads the decoder half computing in {@code computeType}; latents in and images out stay float32.
+     *
+     * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
+     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported AutoencoderKL
+     */
+    public static DjlLatentDecoder open(Path vaeFolder, ai.djl.Device device, DataType computeType) {
+        return new DjlLatentDecoder(VaePart.load(vaeFolder, device, computeType, "decoder",
+                List.of("encoder.", "quant_conv."), DjlLatentDecoder::modules));
     }
 
     /**
@@ -78,7 +90,8 @@ public final class DjlLatentDecoder implements LatentDecoder {
             throw new IllegalStateException("DjlLatentDecoder is closed");
         }
         try (NDManager scope = part.weights().newSubManager()) {
-            NDArray z = Tensors.toNDArray(scope, latents).div(Tensors.scalar(scope, part.config().scalingFactor()));
+            NDArray z = ComputePrecision.cast(Tensors.toNDArray(scope, latents)
+                    .div(Tensors.scalar(scope, part.config().scalingFactor())), part.computeType());
             Modules modules = part.modules();
             return Tensors.toTensor(modules.decoder().forward(modules.postQuantConv().forward(z)));
         }

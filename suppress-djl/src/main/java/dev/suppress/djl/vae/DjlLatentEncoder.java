@@ -2,9 +2,11 @@ package dev.suppress.djl.vae;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.suppress.core.backend.LatentEncoder;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.Tensors;
 import dev.suppress.djl.weights.WeightFiles;
@@ -42,8 +44,18 @@ public final class DjlLatentEncoder implements LatentEncoder {
      * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported AutoencoderKL
      */
     public static DjlLatentEncoder open(Path vaeFolder, ai.djl.Device device) {
-        return new DjlLatentEncoder(VaePart.load(vaeFolder, device, "encoder", List.of("decoder.", "post_quant_conv."),
-                DjlLatentEncoder::modules));
+        return open(vaeFolder, device, DataType.FLOAT32);
+    }
+
+    /**
+     * Loads the encoder half computing in {@code computeType}; images in and latents out stay float32.
+     *
+     * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
+     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported AutoencoderKL
+     */
+    public static DjlLatentEncoder open(Path vaeFolder, ai.djl.Device device, DataType computeType) {
+        return new DjlLatentEncoder(VaePart.load(vaeFolder, device, computeType, "encoder",
+                List.of("decoder.", "post_quant_conv."), DjlLatentEncoder::modules));
     }
 
     /**
@@ -100,7 +112,8 @@ public final class DjlLatentEncoder implements LatentEncoder {
         }
         try (NDManager scope = part.weights().newSubManager()) {
             Modules modules = part.modules();
-            NDArray moments = modules.quantConv().forward(modules.encoder().forward(Tensors.toNDArray(scope, images)));
+            NDArray input = ComputePrecision.cast(Tensors.toNDArray(scope, images), part.computeType());
+            NDArray moments = modules.quantConv().forward(modules.encoder().forward(input));
             // DiagonalGaussianDistribution: mean, logvar = torch.chunk(moments, 2, dim=1)
             NDArray mean = moments.get(":, 0:{}", config.latentChannels());
             return Tensors.toTensor(mean.mul(Tensors.scalar(scope, config.scalingFactor())));

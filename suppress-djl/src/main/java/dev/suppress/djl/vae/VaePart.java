@@ -1,6 +1,7 @@
 package dev.suppress.djl.vae;
 
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.suppress.djl.weights.PartLoading;
 import dev.suppress.djl.weights.WeightLoader;
 
@@ -17,9 +18,10 @@ import java.util.function.BiFunction;
  * @param config  the parsed {@code vae/config.json}
  * @param weights the manager holding this half's parameters (owned; closed by the seam class)
  * @param file    the weights file that was read
+ * @param computeType the type the weights are held and the half computes in
  * @param modules the modules built
  */
-record VaePart<T>(AutoencoderKLConfig config, NDManager weights, Path file, T modules) {
+record VaePart<T>(AutoencoderKLConfig config, NDManager weights, Path file, DataType computeType, T modules) {
 
     /**
      * @param modelName       what the half is, for messages
@@ -27,11 +29,12 @@ record VaePart<T>(AutoencoderKLConfig config, NDManager weights, Path file, T mo
      * @param build           builds the modules from the loader
      * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not fit
      */
-    static <T> VaePart<T> load(Path folder, ai.djl.Device device, String modelName, List<String> foreignPrefixes,
-                               BiFunction<WeightLoader, AutoencoderKLConfig, T> build) {
-        return PartLoading.load(folder, device, AutoencoderKLConfig::read, modelName + " of the AutoencoderKL",
+    static <T> VaePart<T> load(Path folder, ai.djl.Device device, DataType computeType, String modelName,
+                               List<String> foreignPrefixes, BiFunction<WeightLoader, AutoencoderKLConfig, T> build) {
+        return PartLoading.load(folder, device, computeType, AutoencoderKLConfig::read,
+                modelName + " of the AutoencoderKL",
                 foreignPrefixes, (config, loader, weights) -> new VaePart<>(config, weights, loader.file(),
-                        build.apply(loader, config)));
+                        loader.computeType(), build.apply(loader, config)));
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.suppress.djl.weights;
 
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.suppress.djl.nn.TorchRuntime;
 
 import java.nio.file.Path;
@@ -40,10 +41,23 @@ public final class PartLoading {
      */
     public static <C, T> T load(Path folder, ai.djl.Device device, Function<ConfigJson, C> readConfig,
                                 String modelName, List<String> foreignPrefixes, Builder<C, T> build) {
+        return load(folder, device, DataType.FLOAT32, readConfig, modelName, foreignPrefixes, build);
+    }
+
+    /**
+     * Loads a part with its parameters in {@code computeType}, from the {@code .fp16} variant file when the type is
+     * a half type and the folder has one.
+     *
+     * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
+     * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not fit
+     */
+    public static <C, T> T load(Path folder, ai.djl.Device device, DataType computeType,
+                                Function<ConfigJson, C> readConfig, String modelName, List<String> foreignPrefixes,
+                                Builder<C, T> build) {
         C config = readConfig.apply(ConfigJson.read(folder));
-        Path file = WeightFiles.find(folder);
+        Path file = WeightFiles.find(folder, computeType != DataType.FLOAT32);
         NDManager weights = TorchRuntime.newManager(device);
-        try (WeightLoader loader = WeightLoader.open(file, weights)) {
+        try (WeightLoader loader = WeightLoader.open(file, weights, computeType)) {
             T part = build.build(config, loader, weights);
             loader.finish(modelName + " that " + folder.getFileName() + "/config.json describes", foreignPrefixes);
             weights.cap();

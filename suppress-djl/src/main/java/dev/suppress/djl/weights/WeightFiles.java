@@ -15,7 +15,9 @@ import java.util.stream.Stream;
  *
  * <p>diffusers saves {@code diffusion_pytorch_model.safetensors}, transformers saves {@code model.safetensors}, and
  * half-precision downloads carry a {@code .fp16} variant; the first of these that exists is used, in this order:
- * {@link #STANDARD_NAMES}. The chosen file is reported by the model that loads it.
+ * {@link #STANDARD_NAMES}, or {@link #HALF_FIRST_NAMES} when the part computes in a half type (bf16 or fp16: the
+ * variant is half the bytes to read and converting F16 to bf16 loses only what bf16 cannot hold anyway). The
+ * chosen file is reported by the model that loads it.
  */
 public final class WeightFiles {
 
@@ -25,6 +27,13 @@ public final class WeightFiles {
             "model.safetensors",
             "diffusion_pytorch_model.fp16.safetensors",
             "model.fp16.safetensors");
+
+    /** The file names tried, in order, for a part computing in bf16 or fp16. */
+    public static final List<String> HALF_FIRST_NAMES = List.of(
+            "diffusion_pytorch_model.fp16.safetensors",
+            "model.fp16.safetensors",
+            "diffusion_pytorch_model.safetensors",
+            "model.safetensors");
 
     private WeightFiles() {
     }
@@ -36,10 +45,20 @@ public final class WeightFiles {
      *                              and explains {@code .bin} (pickle) and sharded weights, which are not read
      */
     public static Path find(Path folder) {
+        return find(folder, false);
+    }
+
+    /**
+     * The weights file of the part in {@code folder}, preferring the {@code .fp16} variant when {@code halfFirst}.
+     *
+     * @throws ModelFormatException as {@link #find(Path)}
+     */
+    public static Path find(Path folder, boolean halfFirst) {
+        List<String> order = halfFirst ? HALF_FIRST_NAMES : STANDARD_NAMES;
         if (!Files.isDirectory(folder)) {
             throw new ModelFormatException(folder, "Missing model part folder '" + folder.getFileName() + "'");
         }
-        for (String name : STANDARD_NAMES) {
+        for (String name : order) {
             Path candidate = folder.resolve(name);
             if (Files.isRegularFile(candidate)) {
                 return candidate;

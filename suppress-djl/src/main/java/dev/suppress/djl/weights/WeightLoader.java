@@ -23,7 +23,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Loads the parameters of one model part from its safetensors file into an {@link NDManager}, as float32, checking
+ * Loads the parameters of one model part from its safetensors file into an {@link NDManager}, in the part's compute
+ * type (float32 unless opened with another), checking
  * every name and shape against what the part's {@code config.json} implies.
  *
  * <p>Layers ask for their parameters by their exact diffusers/transformers key and the shape they expect. Problems
@@ -32,8 +33,10 @@ import java.util.Set;
  * mis-shaped, wrongly typed and unexpected tensor in one {@link ModelFormatException}.
  *
  * <p>F32, F16 and F64 tensors are read from the memory-mapped file (no intermediate Java array) and converted to
- * float32 by libtorch; BF16 is converted in Java. The result is owned by libtorch, so nothing keeps the mapping or
- * a Java buffer alive afterwards.
+ * the compute type by libtorch, one tensor at a time, so a half-precision part never holds a float32 copy of its
+ * weights; BF16 is widened in Java first (one tensor's float array at a time). The result is owned by libtorch, so
+ * nothing keeps the mapping or a Java buffer alive afterwards. Normalisation parameters ask for float32
+ * ({@link #loadFloat32}): the norms compute in float32, as under autocast.
  *
  * <p>A {@linkplain #recording recording} loader reads no file: it hands out the stand-ins and remembers what was
  * asked for, so that running a model's constructors against it lists the parameters a configuration implies
@@ -48,6 +51,7 @@ public final class WeightLoader implements AutoCloseable {
     private final SafetensorsFile file;
     private final String displayName;
     private final NDManager manager;
+    private final DataType computeType;
     private final Map<String, long[]> requested = new LinkedHashMap<>();
     private final Set<String> consumed = new HashSet<>();
     private final List<String> missing = new ArrayList<>();
@@ -56,9 +60,15 @@ public final class WeightLoader implements AutoCloseable {
     private String firstMissing;
     private NDArray zero;
 
-    private WeightLoader(SafetensorsFile file, NDManager manager) {
+    private WeightLoader(SafetensorsFile file, NDManager manager, DataType computeType) {
+        if (computeType != DataType.FLOAT32 && computeType != DataType.FLOAT16) {
+            // DJL 0.36's PyTorch JNI aborts the JVM on BFLOAT16, see ComputePrecision
+            throw new IllegalArgumentException("Compute type must be float32 or float16 (DJL 0.36 has no bfloat16), "
+                    + "got " + computeType);
+        }
         this.file = file;
         this.manager = manager;
+        this.computeType = computeType;
         Path path = file == null ? null : file.path();
         Path parent = path == null ? null : path.getParent();
         this.displayName = path == null ? "(recording)"
@@ -72,7 +82,18 @@ public final class WeightLoader implements AutoCloseable {
      * @throws ModelFormatException when the file is not a valid safetensors file
      */
     public static WeightLoader open(Path weightsFile, NDManager manager) {
-        return new WeightLoader(SafetensorsFile.open(weightsFile), manager);
+        return open(weightsFile, manager, DataType.FLOAT32);
+    }
+
+    /**
+     * Opens a weights file for loading into {@code manager} (which the caller owns), converting each tensor to
+     * {@code computeType} as it is read.
+     *
+     * @param computeType float32 or float16
+     * @throws ModelFormatException when the file is not a valid safetensors file
+     */
+    public static WeightLoader open(Path weightsFile, NDManager manager, DataType computeType) {
+        return new WeightLoader(SafetensorsFile.open(weightsFile), manager, computeType);
     }
 
     /**
@@ -83,7 +104,12 @@ public final class WeightLoader implements AutoCloseable {
      * @param manager where the stand-ins and constants go (the caller owns and closes it)
      */
     public static WeightLoader recording(NDManager manager) {
-        return new WeightLoader(null, manager);
+        return new WeightLoader(null, manager, DataType.FLOAT32);
+    }
+
+    /** The type {@link #load} returns parameters in. */
+    public DataType computeType() {
+        return computeType;
     }
 
     /** The file being read, or {@code null} for a {@linkplain #recording recording} loader. */
@@ -116,7 +142,7 @@ public final class WeightLoader implements AutoCloseable {
     }
 
     /**
-     * Loads one parameter as float32.
+     * Loads one parameter in the {@linkplain #computeType compute type}.
      *
      * @param key   the exact key, e.g. {@code down_blocks.0.resnets.0.conv1.weight}
      * @param shape the shape the configuration implies
@@ -124,6 +150,15 @@ public final class WeightLoader implements AutoCloseable {
      *         mis-shaped (reported by {@link #finish})
      */
     public NDArray load(String key, long... shape) {
+        return load(key, shape, computeType);
+    }
+
+    /** Loads one parameter as float32 whatever the compute type (the affine parameters of a norm). */
+    public NDArray loadFloat32(String key, long... shape) {
+        return load(key, shape, DataType.FLOAT32);
+    }
+
+    private NDArray load(String key, long[] shape, DataType type) {
         requested.put(key, shape.clone());
         if (file == null) {
             return standIn(shape);
@@ -135,7 +170,7 @@ public final class WeightLoader implements AutoCloseable {
             }
             return standIn(shape);
         }
-        return read(key, shape);
+        return read(key, shape, type);
     }
 
     /**
@@ -151,7 +186,7 @@ public final class WeightLoader implements AutoCloseable {
         consumed.add(key);
     }
 
-    private NDArray read(String key, long[] shape) {
+    private NDArray read(String key, long[] shape, DataType type) {
         consumed.add(key);
         TensorInfo info = file.info(key);
         if (!Arrays.equals(info.shape(), shape)) {
@@ -171,13 +206,14 @@ public final class WeightLoader implements AutoCloseable {
                 return standIn(shape);
             }
         }
-        if (view.getDataType() == DataType.FLOAT32 && view.getDevice().isGpu()) {
+        if (view.getDataType() == type && view.getDevice().isGpu()) {
             // on a GPU the array is already a copy that libtorch owns
             return view;
         }
         try {
-            // on the CPU the view aliases the mapped file or a Java buffer: copy it into memory libtorch owns
-            return view.getDataType() == DataType.FLOAT32 ? view.duplicate() : view.toType(DataType.FLOAT32, true);
+            // on the CPU the view aliases the mapped file or a Java buffer: copy it into memory libtorch owns, in
+            // the compute type (the only copy kept)
+            return view.getDataType() == type ? view.duplicate() : view.toType(type, true);
         } finally {
             view.close();
         }
