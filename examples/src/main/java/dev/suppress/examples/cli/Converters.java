@@ -5,6 +5,7 @@ import dev.suppress.core.inversion.Inversion;
 import dev.suppress.core.attention.HeadAveraging;
 import dev.suppress.core.attention.LossWeights;
 import dev.suppress.core.backend.Device;
+import dev.suppress.core.backend.Precision;
 import dev.suppress.core.swr.SoftWeightedRegularization;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
@@ -84,6 +85,18 @@ final class Converters {
         public Device convert(String value) {
             try {
                 return Device.parse(value);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    /** {@code --precision}: {@code fp32}, {@code bf16}, {@code fp16}, {@code auto}. */
+    static final class PrecisionConverter implements ITypeConverter<Precision> {
+        @Override
+        public Precision convert(String value) {
+            try {
+                return Precision.parse(value);
             } catch (IllegalArgumentException e) {
                 throw new TypeConversionException(e.getMessage());
             }

@@ -1,7 +1,9 @@
 package dev.suppress.examples.cli;
 
+import dev.suppress.core.Mode;
 import dev.suppress.core.Suppressor;
 import dev.suppress.core.backend.Device;
+import dev.suppress.core.backend.Precision;
 import dev.suppress.examples.tiny.TinyModel;
 import picocli.CommandLine.Option;
 
@@ -27,6 +29,13 @@ final class ModelOptions {
 
     @Option(names = "--cpu-fallback", description = "Use the CPU when the requested GPU cannot be used.")
     boolean cpuFallback;
+
+    @Option(names = "--precision", paramLabel = "TYPE", defaultValue = "auto",
+            converter = Converters.PrecisionConverter.class,
+            description = "The networks' floating-point type: fp32, bf16, fp16 or auto (default: fp16 on a GPU, fp32 "
+                    + "on a CPU, and fp32 in --mode reference). The scheduler, SWR, the ITO loss and the optimised "
+                    + "embedding stay fp32. The djl backend refuses fp16 on a CPU and bf16 (DJL 0.36 has no bf16).")
+    Precision precision;
 
     @Option(names = "--tokenizer", paramLabel = "DIR",
             description = "A CLIP tokenizer folder (vocab.json, merges.txt), for ONNX exports that have none.")
@@ -68,13 +77,23 @@ final class ModelOptions {
         return TinyModel.ensure(cacheDir != null ? cacheDir : TinyModel.defaultCacheRoot());
     }
 
-    /** Loads the model of {@code folder} with these options. */
-    Suppressor open(Path folder) {
+    /**
+     * The precision to ask the backend for: {@code --precision}, with {@code auto} meaning fp32 in reference mode
+     * (the mode that reproduces the reference's numbers). An explicit half precision in reference mode is kept: it
+     * is the user's choice, and {@link SuppressCommand} warns that the numbers will not be the reference's.
+     */
+    Precision precisionFor(Mode mode) {
+        return precision == Precision.AUTO && mode == Mode.REFERENCE ? Precision.FP32 : precision;
+    }
+
+    /** Loads the model of {@code folder} with these options, for a run in {@code mode} ({@code null}: the default). */
+    Suppressor open(Path folder, Mode mode) {
         Suppressor.Builder builder = Suppressor.builder()
                 .modelFolder(folder)
                 .backend(backend)
                 .device(device)
-                .allowCpuFallback(cpuFallback);
+                .allowCpuFallback(cpuFallback)
+                .precision(precisionFor(mode));
         if (tokenizer != null) {
             builder.tokenizerFolder(tokenizer);
         }

@@ -1,8 +1,10 @@
 package dev.suppress.examples.cli;
 
+import dev.suppress.core.Mode;
 import dev.suppress.core.ProgressListener;
 import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.Suppressor;
+import dev.suppress.core.backend.Precision;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -104,12 +106,25 @@ abstract class SuppressCommand implements Callable<Integer> {
         long loadStarted = System.nanoTime();
         Outcome outcome;
         String backend;
+        Precision precision;
         long runStarted;
-        try (Suppressor suppressor = modelOptions.open(folder)) {
+        Precision requested = modelOptions.precisionFor(requestOptions.mode);
+        try (Suppressor suppressor = modelOptions.open(folder, requestOptions.mode)) {
             backend = suppressor.backendName();
+            precision = suppressor.precision();
             runStarted = System.nanoTime();
             stderr.printf(Locale.ROOT, "loaded %s (%s on %s) in %.1f s%n", folder, backend, modelOptions.device,
                     ConsoleProgress.seconds(runStarted - loadStarted));
+            stderr.println("precision: " + precision.label() + (modelOptions.precision == Precision.AUTO
+                    ? " (auto)" : ""));
+            if (requested != Precision.AUTO && requested != precision) {
+                stderr.println("warning: the " + backend + " backend computes in " + precision.label()
+                        + "; --precision " + requested.label() + " was not applied");
+            }
+            if (requestOptions.mode == Mode.REFERENCE && precision != Precision.FP32) {
+                stderr.println("warning: --mode reference in " + precision.label() + " will not reproduce the "
+                        + "reference implementation's numbers, which are float32");
+            }
             stderr.flush();
             outcome = job.run(suppressor, new ConsoleProgress(stderr));
         }
@@ -122,6 +137,7 @@ abstract class SuppressCommand implements Callable<Integer> {
         long finished = System.nanoTime();
 
         printSummary(stdout, outcome, images, folder, backend);
+        stdout.println("precision: " + precision.label());
         stdout.printf(Locale.ROOT, "wall time: %.1f s (model loading %.1f s, run %.1f s, files %.1f s)%n",
                 ConsoleProgress.seconds(finished - started), ConsoleProgress.seconds(runStarted - loadStarted),
                 ConsoleProgress.seconds(writeStarted - runStarted), ConsoleProgress.seconds(finished - writeStarted));
