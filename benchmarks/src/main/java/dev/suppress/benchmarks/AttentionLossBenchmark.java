@@ -1,10 +1,10 @@
 package dev.suppress.benchmarks;
 
-import dev.suppress.core.attention.AttentionLoss;
+import dev.suppress.core.internal.attention.AttentionLoss;
 import dev.suppress.core.attention.AttentionMaps;
-import dev.suppress.core.attention.LossEvaluation;
-import dev.suppress.core.backend.AttentionObjective;
-import dev.suppress.core.backend.ObjectiveGradient;
+import dev.suppress.core.internal.attention.LossEvaluation;
+import dev.suppress.core.attention.AttentionObjective;
+import dev.suppress.core.attention.ObjectiveGradient;
 import dev.suppress.core.tensor.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;

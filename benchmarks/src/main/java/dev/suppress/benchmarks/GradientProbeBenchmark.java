@@ -1,7 +1,7 @@
 package dev.suppress.benchmarks;
 
-import dev.suppress.core.attention.AttentionLoss;
-import dev.suppress.core.backend.AttentionObjective;
+import dev.suppress.core.internal.attention.AttentionLoss;
+import dev.suppress.core.attention.AttentionObjective;
 import dev.suppress.core.backend.ForwardExtent;
 import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.ProbeResult;

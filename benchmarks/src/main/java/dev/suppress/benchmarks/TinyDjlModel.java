@@ -3,7 +3,7 @@ package dev.suppress.benchmarks;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.HeadAveraging;
 import dev.suppress.core.backend.BackendOptions;
-import dev.suppress.core.schedule.TorchGaussianNoise;
+import dev.suppress.core.internal.schedule.TorchGaussianNoise;
 import dev.suppress.core.swr.SoftWeightedRegularization;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.text.ClipTokenizer;

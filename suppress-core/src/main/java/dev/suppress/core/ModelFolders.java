@@ -1,5 +1,7 @@
 package dev.suppress.core;
 
+import dev.suppress.core.io.ModelFormatException;
+
 import dev.suppress.core.schedule.SchedulerConfig;
 
 import java.nio.file.Files;

@@ -1,12 +1,14 @@
 package dev.suppress.core;
 
+import dev.suppress.core.io.ModelFormatException;
+
 import dev.suppress.core.backend.BackendOptions;
 import dev.suppress.core.backend.BackendProvider;
 import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.DiffusionBackend;
 import dev.suppress.core.backend.Precision;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
-import dev.suppress.core.pipeline.SuppressionPipeline;
+import dev.suppress.core.SuppressionPipeline;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.text.ClipTokenizer;
 import dev.suppress.core.text.TokenizedPrompt;

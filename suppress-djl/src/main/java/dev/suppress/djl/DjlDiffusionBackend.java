@@ -1,6 +1,6 @@
 package dev.suppress.djl;
 
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.BackendOptions;
 import dev.suppress.core.backend.Closeables;

@@ -1,16 +1,16 @@
 package dev.suppress.djl;
 
 import dev.suppress.core.attention.AttentionCapture;
-import dev.suppress.core.attention.AttentionLoss;
+import dev.suppress.core.internal.attention.AttentionLoss;
 import dev.suppress.core.attention.HeadAveraging;
-import dev.suppress.core.backend.AttentionObjective;
+import dev.suppress.core.attention.AttentionObjective;
 import dev.suppress.core.backend.BackendOptions;
 import dev.suppress.core.backend.ProbeResult;
 import dev.suppress.core.io.SafetensorsFile;
-import dev.suppress.core.ito.AutogradContextGradient;
-import dev.suppress.core.ito.FiniteDifferenceContextGradient;
+import dev.suppress.core.internal.ito.AutogradContextGradient;
+import dev.suppress.core.internal.ito.FiniteDifferenceContextGradient;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
-import dev.suppress.core.ito.InferenceTimeOptimization;
+import dev.suppress.core.internal.ito.InferenceTimeOptimization;
 import dev.suppress.core.swr.SoftWeightedRegularization;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;

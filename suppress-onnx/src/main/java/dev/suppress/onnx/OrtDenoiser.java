@@ -10,7 +10,7 @@ import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.AttentionLayerId;
 import dev.suppress.core.attention.AttentionLayerInfo;

@@ -51,7 +51,7 @@ public final class OrtDiffusionBackend implements DiffusionBackend {
      * capture. When a part fails to open, the parts already open are closed.
      *
      * @param options the model folder, the device, and whether a GPU request may fall back to the CPU
-     * @throws dev.suppress.core.ModelFormatException when the folder is not a usable ONNX Stable Diffusion model
+     * @throws dev.suppress.core.io.ModelFormatException when the folder is not a usable ONNX Stable Diffusion model
      * @throws OrtExecutionException                  when a GPU was asked for, the CUDA execution provider cannot
      *                                                be used, and the CPU fallback is off
      */

@@ -2,7 +2,7 @@ package dev.suppress.onnx;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.schedule.SchedulerConfig;
 

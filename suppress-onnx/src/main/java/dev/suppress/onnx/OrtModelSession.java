@@ -9,7 +9,7 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.TensorInfo;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.backend.Device;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.onnx.graph.OnnxModelFile;

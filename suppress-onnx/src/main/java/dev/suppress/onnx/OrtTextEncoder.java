@@ -4,7 +4,7 @@ import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.TensorInfo;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.TextEncoder;
 import dev.suppress.core.tensor.Tensor;

@@ -2,7 +2,7 @@ package dev.suppress.onnx;
 
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtProvider;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.backend.BackendOptions;
 import dev.suppress.core.backend.BackendProvider;
 import dev.suppress.core.backend.Device;

@@ -30,7 +30,7 @@ final class GenerateCommand extends SuppressCommand {
      * The request the options describe.
      *
      * @throws IllegalArgumentException naming the bad option or file
-     * @throws dev.suppress.core.ModelFormatException when {@code --initial-latent} is not a safetensors file
+     * @throws dev.suppress.core.io.ModelFormatException when {@code --initial-latent} is not a safetensors file
      */
     SuppressionRequest request() {
         SuppressionRequest.Builder builder = requestOptions.toBuilder();

@@ -12,7 +12,7 @@ public interface BackendProvider {
     /**
      * Loads a model.
      *
-     * @throws dev.suppress.core.ModelFormatException when the folder is not a model this backend can load
+     * @throws dev.suppress.core.io.ModelFormatException when the folder is not a model this backend can load
      */
     DiffusionBackend open(BackendOptions options);
 }

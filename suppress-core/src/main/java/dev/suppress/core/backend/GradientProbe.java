@@ -1,5 +1,7 @@
 package dev.suppress.core.backend;
 
+import dev.suppress.core.attention.AttentionObjective;
+
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.tensor.Tensor;
 

@@ -1,5 +1,6 @@
 package dev.suppress.core.image;
 
+
 import dev.suppress.core.tensor.Tensor;
 
 import javax.imageio.ImageIO;

@@ -1,5 +1,6 @@
 package dev.suppress.core.text;
 
+
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -89,7 +90,7 @@ public final class ClipTokenizer {
      *                     {@code special_tokens_map.json} (special tokens, taking precedence) are read when present;
      *                     without them the SD 1.x setup applies (77 positions, pad {@code <|endoftext|>})
      * @return the tokenizer, ready for use from any thread
-     * @throws dev.suppress.core.ModelFormatException naming the file when a file is missing, malformed, or names a
+     * @throws dev.suppress.core.io.ModelFormatException naming the file when a file is missing, malformed, or names a
      *                                                special token that is not in the vocabulary
      */
     public static ClipTokenizer load(Path tokenizerDir) {
@@ -150,7 +151,7 @@ public final class ClipTokenizer {
      * @param text any text
      * @return a new array, empty when the text has no tokens (blank, or only removed control characters)
      */
-    int[] tokenIds(String text) {
+    public int[] tokenIds(String text) {
         IntList ids = new IntList(Math.max(8, text.length() / 3));
         int chunkStart = 0;
         int position = 0;

@@ -6,7 +6,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 
 import java.io.BufferedReader;
 import java.io.IOException;

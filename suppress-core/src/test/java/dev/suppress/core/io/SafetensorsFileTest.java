@@ -1,6 +1,6 @@
 package dev.suppress.core.io;
 
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;
 import org.junit.jupiter.api.Test;

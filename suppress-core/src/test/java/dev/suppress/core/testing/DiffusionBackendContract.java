@@ -11,7 +11,7 @@ import dev.suppress.core.backend.DenoiserWithAttention;
 import dev.suppress.core.backend.DiffusionBackend;
 import dev.suppress.core.backend.NoiseObjective;
 import dev.suppress.core.backend.NoiseProbeResult;
-import dev.suppress.core.backend.ObjectiveGradient;
+import dev.suppress.core.attention.ObjectiveGradient;
 import dev.suppress.core.backend.ProbeResult;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.tensor.Tensor;

@@ -2,6 +2,11 @@ package dev.suppress.core.testing;
 
 import dev.suppress.core.io.SafetensorsFile;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -59,5 +64,14 @@ public final class Fixtures {
             }
         }
         return dir;
+    }
+
+    /** The fixtures' manifest.json (per-file scalars and shapes). */
+    public static JsonNode manifest() {
+        try {
+            return new ObjectMapper().readTree(path("manifest.json").toFile());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 }

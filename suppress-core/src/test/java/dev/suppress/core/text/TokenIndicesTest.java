@@ -1,5 +1,7 @@
 package dev.suppress.core.text;
 
+import dev.suppress.core.internal.text.TokenIndices;
+
 import dev.suppress.core.testing.Fixtures;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

@@ -82,7 +82,7 @@ final class ClipTextModel implements AutoCloseable {
     /**
      * Loads {@code folder/config.json} and the folder's safetensors weights onto {@code device}.
      *
-     * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not describe a
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration or the weights do not describe a
      *                                               supported CLIP text model
      */
     static ClipTextModel load(Path folder, ai.djl.Device device, DataType computeType) {
@@ -94,7 +94,7 @@ final class ClipTextModel implements AutoCloseable {
      * The key and shape of every parameter of the model that {@code folder/config.json} describes, in the order the
      * constructor asks for them.
      *
-     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration is unsupported
      */
     static Map<String, long[]> parameterShapes(Path folder) {
         return PartLoading.parameterShapes(folder, ClipTextConfig::read, ClipTextModel::new);

@@ -29,7 +29,7 @@ public final class DjlTextEncoder implements TextEncoder {
      * standard alternative, see {@link dev.suppress.djl.weights.WeightFiles}).
      *
      * @param device where to compute, from {@link dev.suppress.djl.nn.TorchRuntime#toDjlDevice}
-     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported CLIP text model
+     * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported CLIP text model
      */
     public static DjlTextEncoder open(Path textEncoderFolder, ai.djl.Device device) {
         return open(textEncoderFolder, device, DataType.FLOAT32);
@@ -40,7 +40,7 @@ public final class DjlTextEncoder implements TextEncoder {
      * file first for a half type); the embedding returned is float32.
      *
      * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
-     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported CLIP text model
+     * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported CLIP text model
      */
     public static DjlTextEncoder open(Path textEncoderFolder, ai.djl.Device device, DataType computeType) {
         return new DjlTextEncoder(ClipTextModel.load(textEncoderFolder, device, computeType));
@@ -51,7 +51,7 @@ public final class DjlTextEncoder implements TextEncoder {
      * describes, in loading order; no weights are read.
      *
      * @return a new unmodifiable map of new arrays
-     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration is unsupported
      */
     public static Map<String, long[]> parameterShapes(Path textEncoderFolder) {
         return ClipTextModel.parameterShapes(textEncoderFolder);

@@ -47,7 +47,7 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      *
      * @param device         where to compute, from {@link dev.suppress.djl.nn.TorchRuntime#toDjlDevice}
      * @param predictionType the scheduler's {@code prediction_type}, reported by {@link #description()}
-     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported UNet
+     * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported UNet
      */
     public static DjlDenoiser open(Path unetFolder, ai.djl.Device device,
                                    UNetDescription.PredictionType predictionType) {
@@ -59,7 +59,7 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      * variant file is read when the type is a half type and the folder has one); inputs and outputs stay float32.
      *
      * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
-     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported UNet
+     * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported UNet
      */
     public static DjlDenoiser open(Path unetFolder, ai.djl.Device device,
                                    UNetDescription.PredictionType predictionType, DataType computeType) {
@@ -76,7 +76,7 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      * order; no weights are read.
      *
      * @return a new unmodifiable map of new arrays
-     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration is unsupported
      */
     public static Map<String, long[]> parameterShapes(Path unetFolder) {
         return UNet2DConditionModel.parameterShapes(unetFolder);

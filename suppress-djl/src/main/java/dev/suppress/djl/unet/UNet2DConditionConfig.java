@@ -71,7 +71,7 @@ record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, bo
     /**
      * Parses and validates a UNet configuration.
      *
-     * @throws dev.suppress.core.ModelFormatException naming the first unsupported or inconsistent field
+     * @throws dev.suppress.core.io.ModelFormatException naming the first unsupported or inconsistent field
      */
     static UNet2DConditionConfig read(ConfigJson json) {
         List<String> down = json.stringList("down_block_types",

@@ -101,7 +101,7 @@ final class UNet2DConditionModel implements AutoCloseable {
     /**
      * Loads {@code folder/config.json} and the folder's safetensors weights onto {@code device}.
      *
-     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported or the weights do not
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration is unsupported or the weights do not
      *                                               match it
      */
     static UNet2DConditionModel load(Path folder, ai.djl.Device device, DataType computeType) {
@@ -113,7 +113,7 @@ final class UNet2DConditionModel implements AutoCloseable {
      * The key and shape of every parameter of the UNet that {@code folder/config.json} describes, in the order the
      * constructors ask for them.
      *
-     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration is unsupported
      */
     static Map<String, long[]> parameterShapes(Path folder) {
         return PartLoading.parameterShapes(folder, UNet2DConditionConfig::read, UNet2DConditionModel::new);

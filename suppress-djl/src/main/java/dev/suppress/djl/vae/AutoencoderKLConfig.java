@@ -41,7 +41,7 @@ record AutoencoderKLConfig(int inChannels, int outChannels, List<Integer> blockO
     /**
      * Parses and validates a VAE configuration.
      *
-     * @throws dev.suppress.core.ModelFormatException naming the first unsupported or inconsistent field
+     * @throws dev.suppress.core.io.ModelFormatException naming the first unsupported or inconsistent field
      */
     static AutoencoderKLConfig read(ConfigJson json) {
         List<Integer> channels = json.intList("block_out_channels");

@@ -41,7 +41,7 @@ public final class DjlLatentDecoder implements LatentDecoder {
      * tensors in the same file are skipped.
      *
      * @param device where to compute, from {@link dev.suppress.djl.nn.TorchRuntime#toDjlDevice}
-     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported AutoencoderKL
+     * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported AutoencoderKL
      */
     public static DjlLatentDecoder open(Path vaeFolder, ai.djl.Device device) {
         return open(vaeFolder, device, DataType.FLOAT32);
@@ -51,7 +51,7 @@ public final class DjlLatentDecoder implements LatentDecoder {
      * Loads the decoder half computing in {@code computeType}; latents in and images out stay float32.
      *
      * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
-     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported AutoencoderKL
+     * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported AutoencoderKL
      */
     public static DjlLatentDecoder open(Path vaeFolder, ai.djl.Device device, DataType computeType) {
         return open(vaeFolder, device, computeType, VaeTiling.DEFAULT);
@@ -61,7 +61,7 @@ public final class DjlLatentDecoder implements LatentDecoder {
      * Loads the decoder half computing in {@code computeType}, decoding latents larger than a tile in blended tiles.
      *
      * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
-     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported AutoencoderKL
+     * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported AutoencoderKL
      */
     public static DjlLatentDecoder open(Path vaeFolder, ai.djl.Device device, DataType computeType,
                                         VaeTiling tiling) {
@@ -75,7 +75,7 @@ public final class DjlLatentDecoder implements LatentDecoder {
      * {@link DjlLatentEncoder#parameterShapes} this is the whole {@code AutoencoderKL}.
      *
      * @return a new unmodifiable map of new arrays
-     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration is unsupported
      */
     public static Map<String, long[]> parameterShapes(Path vaeFolder) {
         return VaePart.parameterShapes(vaeFolder, DjlLatentDecoder::modules);

@@ -41,7 +41,7 @@ public final class DjlLatentEncoder implements LatentEncoder {
      * in the same file are skipped.
      *
      * @param device where to compute, from {@link dev.suppress.djl.nn.TorchRuntime#toDjlDevice}
-     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported AutoencoderKL
+     * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported AutoencoderKL
      */
     public static DjlLatentEncoder open(Path vaeFolder, ai.djl.Device device) {
         return open(vaeFolder, device, DataType.FLOAT32);
@@ -51,7 +51,7 @@ public final class DjlLatentEncoder implements LatentEncoder {
      * Loads the encoder half computing in {@code computeType}; images in and latents out stay float32.
      *
      * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
-     * @throws dev.suppress.core.ModelFormatException when the folder does not hold a supported AutoencoderKL
+     * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported AutoencoderKL
      */
     public static DjlLatentEncoder open(Path vaeFolder, ai.djl.Device device, DataType computeType) {
         return new DjlLatentEncoder(VaePart.load(vaeFolder, device, computeType, "encoder",
@@ -64,7 +64,7 @@ public final class DjlLatentEncoder implements LatentEncoder {
      * {@link DjlLatentDecoder#parameterShapes} this is the whole {@code AutoencoderKL}.
      *
      * @return a new unmodifiable map of new arrays
-     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration is unsupported
      */
     public static Map<String, long[]> parameterShapes(Path vaeFolder) {
         return VaePart.parameterShapes(vaeFolder, DjlLatentEncoder::modules);
@@ -78,7 +78,7 @@ public final class DjlLatentEncoder implements LatentEncoder {
     /**
      * True when the weights of {@code vaeFolder} include an encoder (some VAE downloads are decoder-only).
      *
-     * @throws dev.suppress.core.ModelFormatException when the folder has no readable weights file
+     * @throws dev.suppress.core.io.ModelFormatException when the folder has no readable weights file
      */
     public static boolean isPresent(Path vaeFolder) {
         try (SafetensorsFile file = SafetensorsFile.open(WeightFiles.find(vaeFolder))) {

@@ -27,7 +27,7 @@ record VaePart<T>(AutoencoderKLConfig config, NDManager weights, Path file, Data
      * @param modelName       what the half is, for messages
      * @param foreignPrefixes the other half's key prefixes, present in the file but not loaded here
      * @param build           builds the modules from the loader
-     * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not fit
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration or the weights do not fit
      */
     static <T> VaePart<T> load(Path folder, ai.djl.Device device, DataType computeType, String modelName,
                                List<String> foreignPrefixes, BiFunction<WeightLoader, AutoencoderKLConfig, T> build) {
@@ -40,7 +40,7 @@ record VaePart<T>(AutoencoderKLConfig config, NDManager weights, Path file, Data
     /**
      * The key and shape of every parameter of one half, in the order {@code build} asks for them.
      *
-     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration is unsupported
      */
     static Map<String, long[]> parameterShapes(Path folder, BiFunction<WeightLoader, AutoencoderKLConfig, ?> build) {
         return PartLoading.parameterShapes(folder, AutoencoderKLConfig::read,

@@ -2,7 +2,7 @@ package dev.suppress.djl.weights;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 
 import java.io.IOException;
 import java.nio.file.Files;

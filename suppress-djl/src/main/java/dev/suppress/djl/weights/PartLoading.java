@@ -37,7 +37,7 @@ public final class PartLoading {
      * @param readConfig      parses {@code folder/config.json}
      * @param modelName       what the part is, for messages ("CLIPTextModel")
      * @param foreignPrefixes key prefixes present in the file but belonging to another part (the other VAE half)
-     * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not fit
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration or the weights do not fit
      */
     public static <C, T> T load(Path folder, ai.djl.Device device, Function<ConfigJson, C> readConfig,
                                 String modelName, List<String> foreignPrefixes, Builder<C, T> build) {
@@ -49,7 +49,7 @@ public final class PartLoading {
      * a half type and the folder has one.
      *
      * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
-     * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not fit
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration or the weights do not fit
      */
     public static <C, T> T load(Path folder, ai.djl.Device device, DataType computeType,
                                 Function<ConfigJson, C> readConfig, String modelName, List<String> foreignPrefixes,
@@ -72,7 +72,7 @@ public final class PartLoading {
      * The key and shape of every parameter of the part {@code folder/config.json} describes, in the order the
      * builder asks for them, found by running it against a {@linkplain WeightLoader#recording recording loader}.
      *
-     * @throws dev.suppress.core.ModelFormatException when the configuration is unsupported
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration is unsupported
      */
     public static <C> Map<String, long[]> parameterShapes(Path folder, Function<ConfigJson, C> readConfig,
                                                           Builder<C, ?> build) {

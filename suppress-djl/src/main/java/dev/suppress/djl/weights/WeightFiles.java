@@ -1,6 +1,6 @@
 package dev.suppress.djl.weights;
 
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.io.TensorInfo;
 

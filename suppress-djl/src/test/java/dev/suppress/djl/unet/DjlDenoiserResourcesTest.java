@@ -3,7 +3,7 @@ package dev.suppress.djl.unet;
 import ai.djl.Device;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.HeadAveraging;
-import dev.suppress.core.backend.ObjectiveGradient;
+import dev.suppress.core.attention.ObjectiveGradient;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;

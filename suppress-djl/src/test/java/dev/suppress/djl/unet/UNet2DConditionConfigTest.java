@@ -1,6 +1,6 @@
 package dev.suppress.djl.unet;
 
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.djl.weights.ConfigJson;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

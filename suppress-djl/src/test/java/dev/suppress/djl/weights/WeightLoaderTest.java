@@ -2,7 +2,7 @@ package dev.suppress.djl.weights;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.djl.nn.TorchRuntime;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;

@@ -4,7 +4,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.CodedOutputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

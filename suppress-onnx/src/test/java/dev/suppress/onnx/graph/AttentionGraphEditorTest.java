@@ -9,7 +9,7 @@ import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.attention.AttentionKind;
 import dev.suppress.core.attention.AttentionLayerId;
 import dev.suppress.core.attention.AttentionLayerInfo;

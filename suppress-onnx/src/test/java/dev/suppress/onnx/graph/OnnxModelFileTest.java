@@ -1,7 +1,7 @@
 package dev.suppress.onnx.graph;
 
 import ai.onnx.proto.OnnxMl.ModelProto;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -3,7 +3,7 @@ package dev.suppress.onnx.graph;
 import ai.onnx.proto.OnnxMl.GraphProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 

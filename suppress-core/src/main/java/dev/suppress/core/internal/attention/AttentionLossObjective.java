@@ -1,0 +1,67 @@
+package dev.suppress.core.internal.attention;
+
+import dev.suppress.core.attention.AttentionMaps;
+
+import dev.suppress.core.attention.AttentionObjective;
+import dev.suppress.core.attention.ObjectiveGradient;
+import dev.suppress.core.tensor.Tensor;
+
+import java.util.Arrays;
+
+/**
+ * {@link AttentionLoss} against fixed reference maps, as a gradient probe's objective (ALGORITHM.md §4 step 2: the
+ * reference maps come from one pass on the original branch, the erased maps from each ITO iteration). The masks
+ * depend on the reference maps only, so they are computed once, here.
+ */
+final class AttentionLossObjective implements AttentionObjective {
+
+    private final AttentionLoss loss;
+    private final int resolution;
+    private final int keys;
+    private final double[] cross;
+    private final double[] self;
+    private final double[] masks;
+
+    /** Takes ownership of the arrays. */
+    AttentionLossObjective(AttentionLoss loss, int resolution, int keys, double[] cross, double[] self,
+                           double[] masks) {
+        this.loss = loss;
+        this.resolution = resolution;
+        this.keys = keys;
+        this.cross = cross;
+        this.self = self;
+        this.masks = masks;
+    }
+
+    /**
+     * @param maps the erased branch's maps, batch 1, with the reference maps' resolution and keys
+     * @return the loss, {@code dL/dÂ} {@code [1, res, res, keys]} and {@code dL/dŜ} {@code [1, res, res, res*res]}
+     *         (float64 inside, rounded to float32)
+     */
+    @Override
+    public ObjectiveGradient evaluate(AttentionMaps maps) {
+        int pixels = resolution * resolution;
+        if (maps.batchSize() != 1 || !Arrays.equals(maps.cross().shape(), new int[] {1, resolution, resolution, keys})
+                || !Arrays.equals(maps.self().shape(), new int[] {1, resolution, resolution, pixels})) {
+            throw new IllegalArgumentException("Maps of shapes " + Arrays.toString(maps.cross().shape()) + " and "
+                    + Arrays.toString(maps.self().shape()) + " do not match the reference maps [1, " + resolution
+                    + ", " + resolution + ", " + keys + "] and [1, " + resolution + ", " + resolution + ", " + pixels
+                    + "]");
+        }
+        double[] crossErased = maps.cross().toDoubleArray();
+        double[] selfErased = maps.self().toDoubleArray();
+        AttentionLoss.Terms terms = loss.compute(resolution, keys, cross, crossErased, self, selfErased, masks,
+                false);
+        return new ObjectiveGradient(terms.loss,
+                Tensor.wrapOwned(toFloat(terms.crossErasedGradient), 1, resolution, resolution, keys),
+                Tensor.wrapOwned(toFloat(terms.selfErasedGradient), 1, resolution, resolution, pixels));
+    }
+
+    private static float[] toFloat(double[] values) {
+        float[] out = new float[values.length];
+        for (int i = 0; i < values.length; i++) {
+            out[i] = (float) values[i];
+        }
+        return out;
+    }
+}
