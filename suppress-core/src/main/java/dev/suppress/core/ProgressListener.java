@@ -74,15 +74,18 @@ public interface ProgressListener {
     }
 
     /**
-     * A finished ITO iteration.
+     * A finished ITO iteration: one evaluated embedding and its update, the same contract in every mode.
      *
      * @param stepIndex  the denoising step it belongs to
      * @param iteration  0-based iteration within the step
-     * @param iterations iterations planned at this step
-     * @param loss       the attention loss at the embedding before this iteration's update
-     * @param embedding  the embedding after this iteration's update {@code [77, M]}
+     * @param iterations the most iterations this step may take (fast mode stops earlier when the loss settles)
+     * @param loss       the attention loss at {@code evaluated}
+     * @param evaluated  the embedding this iteration evaluated {@code [77, M]}
+     * @param embedding  the embedding its update produced {@code [77, M]} ({@code evaluated} itself when it made no
+     *                   update: a zero loss, or the last evaluation of a fast-mode step)
      */
-    record ItoIteration(int stepIndex, int iteration, int iterations, double loss, Tensor embedding) {
+    record ItoIteration(int stepIndex, int iteration, int iterations, double loss, Tensor evaluated,
+                        Tensor embedding) {
     }
 
     /**

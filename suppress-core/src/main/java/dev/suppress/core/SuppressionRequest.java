@@ -14,88 +14,140 @@ import java.util.Objects;
  * What to generate and what to suppress: an immutable value, built with {@link #builder(String)}.
  *
  * <p>The defaults are the reference's (ALGORITHM.md): 50 DDIM steps, guidance 7.5, soft-weight SWR with
- * {@code α = 1}, {@code τ = 0.8} (erasing from step 10), ITO at steps 10 .. 19 with step scale 20 (10 iterations
- * per step in reference mode), loss weights {@code (1, −0.5, 1, −0.5)}, ITO maps averaged over the first half of the
- * heads; the schedule is {@link Mode#FAST}.
+ * {@code α = 1}, {@code τ = 0.8} (erasing from step 10), ITO in the window {@code [0.2, 0.4)} of the schedule (steps
+ * 10 .. 19 of 50) with step scale 20 (10 iterations per step in reference mode), loss weights
+ * {@code (1, −0.5, 1, −0.5)}, ITO maps averaged over the first half of the heads; the schedule is {@link Mode#FAST}.
  *
- * @param prompt              the prompt, e.g. {@code "a man without glasses"}
- * @param suppressWords       words or phrases of the prompt whose content to suppress (or strengthen); resolved to
- *                            token indices by the tokenizer
- * @param tokenIndices        explicit prompt-token indices ({@code 1 .. n-2}) to suppress, in addition to the words
- * @param seed                seeds the initial latent ({@code torch.randn} with {@code manual_seed(seed)} on the CPU,
- *                            reproduced exactly) unless {@code initialLatent} is given
- * @param initialLatent       the initial latent {@code [1, 4, h, w]}, or {@code null} to draw it from {@code seed}
- * @param steps               DDIM steps S
- * @param guidanceScale       classifier-free guidance g
- * @param swrVariant          the soft-weighted regularization variant (§2)
- * @param alpha               its parameter α
- * @param tau                 τ: the erased branch departs at step {@code ⌈(1−τ)·S⌉}
- * @param itoIterations       ITO iterations per step in reference mode, the most per step in fast mode; 0 disables
- *                            ITO
- * @param itoStepScale        the ITO step scale s (20 for generated images)
- * @param maxItoStep          ITO runs at steps {@code ⌈(1−τ)·S⌉ ≤ i < maxItoStep}
- * @param lossWeights         the four λ of the attention loss
- * @param negativePrompt      replaces the empty prompt of the unconditional branch, or {@code null}
- * @param mode                the schedule ({@link Mode#FAST} by default)
- * @param itoHeadAveraging    heads averaged in the ITO maps ({@link HeadAveraging#FIRST_HALF_OF_HEADS} reproduces
- *                            the reference)
- * @param attentionResolution side of the ITO attention maps, or 0 to pick the UNet level nearest to 16
- * @param imageSize           side of the square image in pixels (a multiple of 8), or 0 for the model's default
- *                            ({@code sample_size} × 8: 512 for SD 1.x); ignored when an initial latent is given
- * @param suppressedOnly      only the suppressed image is wanted: in fast mode the original branch stops after the
- *                            last ITO step (reference mode runs it anyway), and the result has no original image
- * @param fastIto             how fast mode runs ITO
+ * @param prompt         the prompt, e.g. {@code "a man without glasses"}
+ * @param suppressWords  words or phrases of the prompt whose content to suppress (or strengthen); resolved to token
+ *                       indices by the tokenizer
+ * @param tokenIndices   explicit prompt-token indices ({@code 1 .. n-2}) to suppress, in addition to the words
+ * @param negativePrompt replaces the empty prompt of the unconditional branch, or {@code null}
+ * @param seed           seeds the initial latent ({@code torch.randn} with {@code manual_seed(seed)} on the CPU,
+ *                       reproduced exactly) unless {@code initialLatent} is given
+ * @param initialLatent  the initial latent {@code [1, 4, h, w]}, or {@code null} to draw it from {@code seed}
+ * @param imageSize      side of the square image in pixels (a multiple of 8), or 0 for the model's default
+ *                       ({@code sample_size} × 8: 512 for SD 1.x); ignored when an initial latent is given
+ * @param schedule       the denoising schedule
+ * @param swr            the soft-weighted regularization
+ * @param ito            the inference-time optimization
  */
-public record SuppressionRequest(String prompt, List<String> suppressWords, List<Integer> tokenIndices, long seed,
-                                 Tensor initialLatent, int steps, double guidanceScale,
-                                 SoftWeightedRegularization.Variant swrVariant, double alpha, double tau,
-                                 int itoIterations, double itoStepScale, int maxItoStep, LossWeights lossWeights,
-                                 String negativePrompt, Mode mode, HeadAveraging itoHeadAveraging,
-                                 int attentionResolution, int imageSize, boolean suppressedOnly,
-                                 FastItoOptions fastIto) {
+public record SuppressionRequest(String prompt, List<String> suppressWords, List<Integer> tokenIndices,
+                                 String negativePrompt, long seed, Tensor initialLatent, int imageSize,
+                                 ScheduleOptions schedule, SwrOptions swr, ItoOptions ito) {
 
     /** The reference's ITO step scale for generated images. */
     public static final double GENERATED_IMAGE_ITO_SCALE = 20.0;
+
+    /**
+     * The denoising schedule.
+     *
+     * @param steps          DDIM steps S
+     * @param guidanceScale  classifier-free guidance g
+     * @param mode           how the UNet passes are spent ({@link Mode#FAST} by default)
+     * @param suppressedOnly only the suppressed image is wanted: in fast mode the original branch stops after the last
+     *                       ITO step (reference mode runs it anyway), and the result has no original image
+     */
+    public record ScheduleOptions(int steps, double guidanceScale, Mode mode, boolean suppressedOnly) {
+
+        public ScheduleOptions {
+            Objects.requireNonNull(mode, "mode");
+            if (steps < 1 || steps > 1000) {
+                throw new IllegalArgumentException("steps must be in 1..1000, got " + steps);
+            }
+            if (!Double.isFinite(guidanceScale)) {
+                throw new IllegalArgumentException("guidanceScale must be finite, got " + guidanceScale);
+            }
+        }
+    }
+
+    /**
+     * Soft-weighted regularization (ALGORITHM.md §2-§3).
+     *
+     * @param variant the variant
+     * @param alpha   its parameter α
+     * @param tau     τ: the suppressed branch departs at step {@code ⌈(1−τ)·S⌉}
+     */
+    public record SwrOptions(SoftWeightedRegularization.Variant variant, double alpha, double tau) {
+
+        public SwrOptions {
+            Objects.requireNonNull(variant, "swrVariant");
+            if (!(tau >= 0 && tau <= 1)) {
+                throw new IllegalArgumentException("tau must be in [0, 1], got " + tau);
+            }
+            // Validates alpha for the variant now rather than mid-run.
+            new SoftWeightedRegularization(variant, alpha);
+        }
+
+        /** Whether the words are strengthened instead of suppressed. */
+        public boolean strengthens() {
+            return variant == SoftWeightedRegularization.Variant.STRENGTHEN;
+        }
+
+        /** The suppressed branch's first step, {@code ⌈(1−τ)·S⌉} (guarding 0.2·50 against rounding up to 11). */
+        public int erasureStartStep(int steps) {
+            return (int) Math.ceil((1.0 - tau) * steps - 1e-9);
+        }
+    }
+
+    /**
+     * Inference-time optimization (ALGORITHM.md §4).
+     *
+     * @param iterations          iterations per step in reference mode, the most per step in fast mode; 0 disables it
+     * @param stepScale           the step scale s (20 for generated images)
+     * @param window              the steps it runs at (from τ on)
+     * @param lossWeights         the four λ of the attention loss
+     * @param headAveraging       heads averaged in its maps ({@link HeadAveraging#FIRST_HALF_OF_HEADS} reproduces the
+     *                            reference)
+     * @param attentionResolution side of its attention maps, or 0 to pick the UNet level nearest to 16
+     * @param fast                how fast mode runs it
+     * @param audit               at every ITO step of fast mode, also run the reference's ITO (cold, from SWR, its
+     *                            iterations and step rule) from the same inputs and report both losses without using
+     *                            the result: for measurement, it costs more than the run's own ITO
+     */
+    public record ItoOptions(int iterations, double stepScale, ItoWindow window, LossWeights lossWeights,
+                             HeadAveraging headAveraging, int attentionResolution, FastItoOptions fast,
+                             boolean audit) {
+
+        public ItoOptions {
+            Objects.requireNonNull(window, "itoWindow");
+            Objects.requireNonNull(lossWeights, "lossWeights");
+            Objects.requireNonNull(headAveraging, "itoHeadAveraging");
+            Objects.requireNonNull(fast, "fastIto");
+            if (iterations < 0) {
+                throw new IllegalArgumentException("itoIterations must be >= 0, got " + iterations);
+            }
+            if (!(stepScale >= 0) || !Double.isFinite(stepScale)) {
+                throw new IllegalArgumentException("itoStepScale must be finite and >= 0, got " + stepScale);
+            }
+            if (attentionResolution < 0) {
+                throw new IllegalArgumentException("attentionResolution must be >= 0 (0 = automatic), got "
+                        + attentionResolution);
+            }
+        }
+
+        /** Whether it can change anything: iterations asked for and some λ nonzero. */
+        public boolean enabled() {
+            return iterations > 0 && (lossWeights.retain() != 0 || lossWeights.erase() != 0
+                    || lossWeights.selfRetain() != 0 || lossWeights.selfErase() != 0);
+        }
+    }
 
     public SuppressionRequest {
         Objects.requireNonNull(prompt, "prompt");
         suppressWords = List.copyOf(suppressWords);
         tokenIndices = List.copyOf(tokenIndices);
-        Objects.requireNonNull(swrVariant, "swrVariant");
-        Objects.requireNonNull(lossWeights, "lossWeights");
-        Objects.requireNonNull(mode, "mode");
-        Objects.requireNonNull(itoHeadAveraging, "itoHeadAveraging");
-        Objects.requireNonNull(fastIto, "fastIto");
+        Objects.requireNonNull(schedule, "schedule");
+        Objects.requireNonNull(swr, "swr");
+        Objects.requireNonNull(ito, "ito");
         if (suppressWords.isEmpty() && tokenIndices.isEmpty()) {
             throw new IllegalArgumentException("Name at least one word (or token index) of the prompt to "
-                    + (swrVariant == SoftWeightedRegularization.Variant.STRENGTHEN ? "strengthen" : "suppress"));
+                    + (swr.strengthens() ? "strengthen" : "suppress"));
         }
         for (String word : suppressWords) {
             if (word.isBlank()) {
                 throw new IllegalArgumentException("A word to suppress is blank");
             }
-        }
-        if (steps < 1 || steps > 1000) {
-            throw new IllegalArgumentException("steps must be in 1..1000, got " + steps);
-        }
-        if (!Double.isFinite(guidanceScale)) {
-            throw new IllegalArgumentException("guidanceScale must be finite, got " + guidanceScale);
-        }
-        if (!(tau >= 0 && tau <= 1)) {
-            throw new IllegalArgumentException("tau must be in [0, 1], got " + tau);
-        }
-        if (itoIterations < 0) {
-            throw new IllegalArgumentException("itoIterations must be >= 0, got " + itoIterations);
-        }
-        if (!(itoStepScale >= 0) || !Double.isFinite(itoStepScale)) {
-            throw new IllegalArgumentException("itoStepScale must be finite and >= 0, got " + itoStepScale);
-        }
-        if (maxItoStep < 0) {
-            throw new IllegalArgumentException("maxItoStep must be >= 0, got " + maxItoStep);
-        }
-        if (attentionResolution < 0) {
-            throw new IllegalArgumentException("attentionResolution must be >= 0 (0 = automatic), got "
-                    + attentionResolution);
         }
         if (imageSize < 0 || imageSize % 8 != 0) {
             throw new IllegalArgumentException("imageSize must be a multiple of 8 (0 = the model's default), got "
@@ -104,8 +156,28 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         if (initialLatent != null && (initialLatent.rank() != 4 || initialLatent.dim(0) != 1)) {
             throw new IllegalArgumentException("initialLatent must be [1, channels, h, w], got " + initialLatent);
         }
-        // Validates alpha for the variant now rather than mid-run.
-        new SoftWeightedRegularization(swrVariant, alpha);
+        if (ito.enabled() && ito.window().stepsFrom(swr.erasureStartStep(schedule.steps()), schedule.steps())
+                .isEmpty()) {
+            throw new IllegalArgumentException("The ITO window " + ito.window() + " holds no step of a "
+                    + schedule.steps() + "-step schedule from tau's step " + swr.erasureStartStep(schedule.steps())
+                    + " on: widen it with itoWindow (--ito-window start:end, as fractions) or name the steps with "
+                    + "itoSteps (--ito-steps first-last), or turn ITO off (itoIterations 0)");
+        }
+    }
+
+    /** The first step of the suppressed branch, {@code ⌈(1−τ)·S⌉}. */
+    public int erasureStartStep() {
+        return swr.erasureStartStep(schedule.steps());
+    }
+
+    /** The steps ITO runs at (ascending; empty when it is off): the window from τ's step on. */
+    public List<Integer> itoSteps() {
+        return ito.enabled() ? ito.window().stepsFrom(erasureStartStep(), schedule.steps()) : List.of();
+    }
+
+    /** Whether this request strengthens the words instead of suppressing them. */
+    public boolean strengthens() {
+        return swr.strengthens();
     }
 
     /** A builder with the reference's defaults. */
@@ -120,33 +192,24 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         builder.tokenIndices.addAll(tokenIndices);
         builder.seed = seed;
         builder.initialLatent = initialLatent;
-        builder.steps = steps;
-        builder.guidanceScale = guidanceScale;
-        builder.swrVariant = swrVariant;
-        builder.alpha = alpha;
-        builder.tau = tau;
-        builder.itoIterations = itoIterations;
-        builder.itoStepScale = itoStepScale;
-        builder.maxItoStep = maxItoStep;
-        builder.lossWeights = lossWeights;
+        builder.steps = schedule.steps();
+        builder.guidanceScale = schedule.guidanceScale();
+        builder.mode = schedule.mode();
+        builder.suppressedOnly = schedule.suppressedOnly();
+        builder.swrVariant = swr.variant();
+        builder.alpha = swr.alpha();
+        builder.tau = swr.tau();
+        builder.itoIterations = ito.iterations();
+        builder.itoStepScale = ito.stepScale();
+        builder.itoWindow = ito.window();
+        builder.lossWeights = ito.lossWeights();
+        builder.itoHeadAveraging = ito.headAveraging();
+        builder.attentionResolution = ito.attentionResolution();
+        builder.fastIto = ito.fast();
+        builder.itoAudit = ito.audit();
         builder.negativePrompt = negativePrompt;
-        builder.mode = mode;
-        builder.itoHeadAveraging = itoHeadAveraging;
-        builder.attentionResolution = attentionResolution;
         builder.imageSize = imageSize;
-        builder.suppressedOnly = suppressedOnly;
-        builder.fastIto = fastIto;
         return builder;
-    }
-
-    /** Whether this request strengthens the words instead of suppressing them. */
-    public boolean strengthens() {
-        return swrVariant == SoftWeightedRegularization.Variant.STRENGTHEN;
-    }
-
-    /** The first step of the erased branch, {@code ⌈(1−τ)·S⌉} (guarding 0.2·50 against rounding to 10.000000001). */
-    public int erasureStartStep() {
-        return (int) Math.ceil((1.0 - tau) * steps - 1e-9);
     }
 
     /** Builds a {@link SuppressionRequest}; not thread-safe. */
@@ -163,7 +226,8 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         private double tau = 0.8;
         private int itoIterations = 10;
         private double itoStepScale = GENERATED_IMAGE_ITO_SCALE;
-        private int maxItoStep = 20;
+        private ItoWindow itoWindow = ItoWindow.REFERENCE;
+        private boolean itoAudit;
         private LossWeights lossWeights = LossWeights.REFERENCE;
         private String negativePrompt;
         private Mode mode = Mode.FAST;
@@ -258,9 +322,33 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
             return this;
         }
 
-        /** ITO runs before this step (default 20). */
+        /**
+         * ITO runs at steps {@code i < step} (from τ on): the reference's {@code max_iter_to_alter}, as explicit
+         * steps; see {@link #itoWindow} for the window as a fraction of the schedule.
+         */
         public Builder maxItoStep(int step) {
-            this.maxItoStep = step;
+            if (step < 1) {
+                throw new IllegalArgumentException("maxItoStep must be >= 1, got " + step);
+            }
+            this.itoWindow = ItoWindow.steps(0, step - 1);
+            return this;
+        }
+
+        /** The steps ITO runs at, from τ on (default {@link ItoWindow#REFERENCE}, {@code [0.2, 0.4)}). */
+        public Builder itoWindow(ItoWindow window) {
+            this.itoWindow = window;
+            return this;
+        }
+
+        /** ITO at steps {@code first .. last} (from τ on). */
+        public Builder itoSteps(int first, int last) {
+            this.itoWindow = ItoWindow.steps(first, last);
+            return this;
+        }
+
+        /** Audit fast mode's ITO against the reference's from the same inputs (costly; default false). */
+        public Builder itoAudit(boolean audit) {
+            this.itoAudit = audit;
             return this;
         }
 
@@ -316,10 +404,11 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
          * @throws IllegalArgumentException naming the invalid option
          */
         public SuppressionRequest build() {
-            return new SuppressionRequest(prompt, suppressWords, tokenIndices, seed, initialLatent, steps,
-                    guidanceScale, swrVariant, alpha, tau, itoIterations, itoStepScale, maxItoStep, lossWeights,
-                    negativePrompt, mode, itoHeadAveraging, attentionResolution, imageSize, suppressedOnly,
-                    fastIto);
+            return new SuppressionRequest(prompt, suppressWords, tokenIndices, negativePrompt, seed, initialLatent,
+                    imageSize, new ScheduleOptions(steps, guidanceScale, mode, suppressedOnly),
+                    new SwrOptions(swrVariant, alpha, tau),
+                    new ItoOptions(itoIterations, itoStepScale, itoWindow, lossWeights, itoHeadAveraging,
+                            attentionResolution, fastIto, itoAudit));
         }
     }
 }

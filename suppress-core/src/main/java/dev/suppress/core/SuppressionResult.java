@@ -21,14 +21,15 @@ import java.util.Objects;
  * @param attention           per-token cross-attention maps of both branches
  * @param attentionResolution the side of the ITO attention maps that was used
  * @param itoSteps            the ITO losses of each optimised step
+ * @param itoAudits           the matched-state audit of each ITO step (empty unless asked for)
  * @param work                the UNet work it took
  * @param elapsed             wall time
  * @param phases              wall time per phase
  */
 public record SuppressionResult(Tensor originalImage, Tensor suppressedImage, Tensor originalLatent,
                                 Tensor suppressedLatent, List<Integer> suppressedTokens, TokenAttention attention,
-                                int attentionResolution, List<ItoStep> itoSteps, UNetWork work, Duration elapsed,
-                                PhaseTimes phases) {
+                                int attentionResolution, List<ItoStep> itoSteps, List<ItoAudit> itoAudits, UNetWork work,
+                                Duration elapsed, PhaseTimes phases) {
 
     public SuppressionResult {
         Objects.requireNonNull(suppressedImage, "suppressedImage");
@@ -37,6 +38,18 @@ public record SuppressionResult(Tensor originalImage, Tensor suppressedImage, Te
         }
         suppressedTokens = List.copyOf(suppressedTokens);
         itoSteps = List.copyOf(itoSteps);
+        itoAudits = List.copyOf(itoAudits);
+    }
+
+    /**
+     * One ITO step of the matched-state audit ({@code SuppressionRequest.Builder#itoAudit}): from the same latent,
+     * maps and SWR embedding, the loss fast mode's ITO reached and the loss the reference's ITO reaches.
+     *
+     * @param stepIndex     the denoising step
+     * @param fastLoss      the loss of the embedding fast mode used
+     * @param referenceLoss the loss of the reference's ITO result (cold from SWR, its iterations, fixed step)
+     */
+    public record ItoAudit(int stepIndex, double fastLoss, double referenceLoss) {
     }
 
     /**

@@ -8,7 +8,6 @@ import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.DiffusionBackend;
 import dev.suppress.core.backend.Precision;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
-import dev.suppress.core.SuppressionPipeline;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.text.ClipTokenizer;
 import dev.suppress.core.text.TokenizedPrompt;

@@ -12,7 +12,7 @@ import dev.suppress.core.inversion.Inversion;
 import dev.suppress.core.inversion.NullTextOptions;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
-import dev.suppress.core.SuppressionPipeline;
+import dev.suppress.core.PipelineAccess;
 import dev.suppress.core.internal.schedule.DdimScheduler;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.tensor.Tensor;
@@ -83,7 +83,7 @@ class DjlImageEditParityTest {
     private static ClipTokenizer tokenizer;
     private static SchedulerConfig config;
     private static DdimScheduler scheduler;
-    private static SuppressionPipeline pipeline;
+    private static PipelineAccess pipeline;
     private static Tensor condition;
 
     @BeforeAll
@@ -92,7 +92,7 @@ class DjlImageEditParityTest {
         tokenizer = ClipTokenizer.load(Fixtures.tinyModel().resolve("tokenizer"));
         config = SchedulerConfig.read(Fixtures.tinyModel().resolve("scheduler/scheduler_config.json"));
         scheduler = new DdimScheduler(config, 50);
-        pipeline = new SuppressionPipeline(backend, tokenizer, config, FiniteDifferenceOptions.DEFAULT);
+        pipeline = new PipelineAccess(backend, tokenizer, config, FiniteDifferenceOptions.DEFAULT);
         condition = backend.textEncoder().encode(tokenizer.tokenize(PROMPT).inputIds());
     }
 
@@ -189,12 +189,12 @@ class DjlImageEditParityTest {
                 .suppression(options -> options.mode(Mode.REFERENCE)).build().suppression();
         try (SafetensorsFile golden = Fixtures.open(fixture)) {
             Tensor start = golden.tensor("x_t");
-            SuppressionPipeline.Resumed first = pipeline.resume(request,
-                    new SuppressionPipeline.BranchLatents(start, start), 0, 1, unconditional, ProgressListener.NONE);
+            PipelineAccess.Stretch first = pipeline.denoise(request,
+                    new PipelineAccess.Latents(start, start), 0, 1, unconditional, ProgressListener.NONE);
             compare(fixture + " latents_step0", golden.tensor("latents_step0"), first.latents(), SINGLE_PASS);
 
             RecordingListener recording = new RecordingListener();
-            SuppressionPipeline.Resumed optimised = pipeline.resume(request, branches(golden.tensor("latents_step10")),
+            PipelineAccess.Stretch optimised = pipeline.denoise(request, branches(golden.tensor("latents_step10")),
                     11, 21, unconditional, recording);
             compare(fixture + " latents_step20", golden.tensor("latents_step20"), optimised.latents(), ITO_STRETCH);
             float[] losses = golden.floats("ito_losses");
@@ -211,7 +211,7 @@ class DjlImageEditParityTest {
                 }
             }
 
-            SuppressionPipeline.Resumed rest = pipeline.resume(request, branches(golden.tensor("latents_step20")), 21,
+            PipelineAccess.Stretch rest = pipeline.denoise(request, branches(golden.tensor("latents_step20")), 21,
                     50, unconditional, ProgressListener.NONE);
             compare(fixture + " latents_step49", golden.tensor("latents_step49"), rest.latents(), SWR_STRETCH);
             compare(fixture + " final_latents", golden.tensor("final_latents"), rest.latents(), SWR_STRETCH);
@@ -222,7 +222,7 @@ class DjlImageEditParityTest {
     void editsThePhotoEndToEndWithNegativePromptInversion() {
         try (SafetensorsFile golden = Fixtures.open("real/real_NPI.safetensors")) {
             RecordingListener recording = new RecordingListener();
-            ImageEditResult result = new SuppressionPipeline(backend, tokenizer, config, FiniteDifferenceOptions.DEFAULT)
+            ImageEditResult result = new PipelineAccess(backend, tokenizer, config, FiniteDifferenceOptions.DEFAULT)
                     .edit(ImageEditRequest.builder(photo(), PROMPT).suppress("tree").inversion(
                             Inversion.NEGATIVE_PROMPT).suppression(options -> options.mode(Mode.REFERENCE)).build(),
                             recording);
@@ -244,7 +244,7 @@ class DjlImageEditParityTest {
     @Test
     void nullTextEditCountsItsWork() {
         NullTextOptions twoInnerSteps = new NullTextOptions(2, 0, 1e-2);
-        ImageEditResult result = new SuppressionPipeline(backend, tokenizer, config, FiniteDifferenceOptions.DEFAULT)
+        ImageEditResult result = new PipelineAccess(backend, tokenizer, config, FiniteDifferenceOptions.DEFAULT)
                 .edit(ImageEditRequest.builder(photo(), PROMPT).suppress("tree").nullText(twoInnerSteps)
                         .suppression(options -> options.steps(4).itoIterations(1).mode(Mode.REFERENCE)).build(),
                         ProgressListener.NONE);
@@ -268,12 +268,12 @@ class DjlImageEditParityTest {
         }
     }
 
-    private static SuppressionPipeline.BranchLatents branches(Tensor pair) {
-        return new SuppressionPipeline.BranchLatents(pair.slice(0).reshape(1, 4, 32, 32),
+    private static PipelineAccess.Latents branches(Tensor pair) {
+        return new PipelineAccess.Latents(pair.slice(0).reshape(1, 4, 32, 32),
                 pair.slice(1).reshape(1, 4, 32, 32));
     }
 
-    private static void compare(String name, Tensor expected, SuppressionPipeline.BranchLatents actual,
+    private static void compare(String name, Tensor expected, PipelineAccess.Latents actual,
                                 Tolerance tolerance) {
         TensorAssertions.assertClose(name + "[original]", expected.slice(0).reshape(1, 4, 32, 32), actual.original(),
                 tolerance);

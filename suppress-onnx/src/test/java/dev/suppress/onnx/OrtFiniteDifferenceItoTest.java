@@ -47,7 +47,7 @@ class OrtFiniteDifferenceItoTest {
             double stepSize = 20 * Math.sqrt(1 + step * (-0.9 / 49));
             double[] losses = new InferenceTimeOptimization(new FiniteDifferenceContextGradient(backend.denoiser(),
                     FiniteDifferenceOptions.DEFAULT, 6, new int[] {4}, 17))
-                    .optimise(latent, timestep, start, capture, objective, 5, stepSize, (i, loss, e) -> true)
+                    .optimise(latent, timestep, start, capture, objective, 5, stepSize, (i, loss, evaluated, e) -> true)
                     .losses();
             assertEquals(0.7514689338328963, losses[0], FIRST_LOSS);
             for (int i = 1; i < losses.length; i++) {

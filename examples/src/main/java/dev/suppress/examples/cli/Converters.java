@@ -1,5 +1,6 @@
 package dev.suppress.examples.cli;
 
+import dev.suppress.core.ItoWindow;
 import dev.suppress.core.Mode;
 import dev.suppress.core.inversion.Inversion;
 import dev.suppress.core.attention.HeadAveraging;
@@ -122,6 +123,46 @@ final class Converters {
             }
             try {
                 return new LossWeights(weights[0], weights[1], weights[2], weights[3]);
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    /** {@code --ito-window start:end}: ITO at steps i with start <= i/steps < end. */
+    static final class ItoWindowConverter implements ITypeConverter<ItoWindow> {
+        @Override
+        public ItoWindow convert(String value) {
+            String[] parts = value.split(":", -1);
+            if (parts.length != 2) {
+                throw new TypeConversionException("expected fractions start:end of the schedule (the reference's is "
+                        + "0.2:0.4), got '" + value + "'");
+            }
+            try {
+                return ItoWindow.fractions(Double.parseDouble(parts[0].trim()), Double.parseDouble(parts[1].trim()));
+            } catch (NumberFormatException e) {
+                throw new TypeConversionException("'" + value + "' is not two numbers start:end");
+            } catch (IllegalArgumentException e) {
+                throw new TypeConversionException(e.getMessage());
+            }
+        }
+    }
+
+    /** {@code --ito-steps first-last}: ITO at explicit steps, both included. */
+    static final class ItoStepsConverter implements ITypeConverter<ItoWindow> {
+        @Override
+        public ItoWindow convert(String value) {
+            String[] parts = value.split("-", -1);
+            if (parts.length > 2) {
+                throw new TypeConversionException("expected steps first-last (0-based, e.g. 10-19), got '" + value
+                        + "'");
+            }
+            try {
+                int first = Integer.parseInt(parts[0].trim());
+                int last = parts.length == 2 ? Integer.parseInt(parts[1].trim()) : first;
+                return ItoWindow.steps(first, last);
+            } catch (NumberFormatException e) {
+                throw new TypeConversionException("'" + value + "' is not steps first-last (e.g. 10-19)");
             } catch (IllegalArgumentException e) {
                 throw new TypeConversionException(e.getMessage());
             }

@@ -1,5 +1,6 @@
 package dev.suppress.examples.cli;
 
+import dev.suppress.core.ItoWindow;
 import dev.suppress.core.Mode;
 import dev.suppress.core.SuppressionRequest;
 import dev.suppress.core.attention.HeadAveraging;
@@ -64,8 +65,25 @@ final class RequestOptions {
     @Option(names = "--ito-step-scale", paramLabel = "S", description = "ITO step scale (default 20).")
     Double itoStepScale;
 
-    @Option(names = "--max-ito-step", paramLabel = "N", description = "ITO runs at steps before N (default 20).")
+    @Option(names = "--max-ito-step", paramLabel = "N",
+            description = "ITO runs at steps before N, from tau's step on (the reference's max_iter_to_alter); "
+                    + "see --ito-window.")
     Integer maxItoStep;
+
+    @Option(names = "--ito-window", paramLabel = "START:END", converter = Converters.ItoWindowConverter.class,
+            description = "ITO runs at steps i with START <= i/steps < END, from tau's step on (default 0.2:0.4: "
+                    + "steps 10-19 of 50, 5-9 of 25, 20-39 of 100).")
+    ItoWindow itoWindow;
+
+    @Option(names = "--ito-steps", paramLabel = "FIRST-LAST", converter = Converters.ItoStepsConverter.class,
+            description = "ITO runs at these steps (0-based, both included), from tau's step on.")
+    ItoWindow itoSteps;
+
+    @Option(names = "--ito-audit",
+            description = "Fast mode: at every ITO step also run the reference's ITO (cold from SWR, 10 updates) "
+                    + "from the same latent and embedding, without using it, and print both losses "
+                    + "(ito-audit: step=i fast=L reference=L). For measurement: it costs more than the run's ITO.")
+    boolean itoAudit;
 
     @Option(names = "--loss-weights", paramLabel = "R,E,SR,SE", converter = Converters.LossWeightsConverter.class,
             description = "Attention loss weights: cross retain, cross erase, self retain, self erase "
@@ -151,9 +169,21 @@ final class RequestOptions {
         if (itoStepScale != null) {
             builder.itoStepScale(itoStepScale);
         }
+        int windows = (maxItoStep != null ? 1 : 0) + (itoWindow != null ? 1 : 0) + (itoSteps != null ? 1 : 0);
+        if (windows > 1) {
+            throw new IllegalArgumentException("--ito-window, --ito-steps and --max-ito-step each set the ITO window; "
+                    + "give one");
+        }
         if (maxItoStep != null) {
             builder.maxItoStep(maxItoStep);
         }
+        if (itoWindow != null) {
+            builder.itoWindow(itoWindow);
+        }
+        if (itoSteps != null) {
+            builder.itoWindow(itoSteps);
+        }
+        builder.itoAudit(itoAudit);
         if (lossWeights != null) {
             builder.lossWeights(lossWeights);
         }

@@ -142,6 +142,13 @@ abstract class SuppressCommand implements Callable<Integer> {
                 ConsoleProgress.seconds(finished - started), ConsoleProgress.seconds(runStarted - loadStarted),
                 ConsoleProgress.seconds(writeStarted - runStarted), ConsoleProgress.seconds(finished - writeStarted));
         stdout.println("ito-final-losses: " + itoFinalLosses(result));
+        if (!result.itoSteps().isEmpty()) {
+            stdout.println("ito-steps: " + itoSteps(result));
+        }
+        for (SuppressionResult.ItoAudit audit : result.itoAudits()) {
+            stdout.println("ito-audit: step=" + audit.stepIndex() + " fast=" + audit.fastLoss() + " reference="
+                    + audit.referenceLoss());
+        }
         stdout.flush();
         return 0;
     }
@@ -197,6 +204,15 @@ abstract class SuppressCommand implements Callable<Integer> {
             described.add(index + " '" + result.attention().tokens().get(index - 1).strip() + "'");
         }
         return String.join(", ", described);
+    }
+
+    /** The optimised steps, comma-separated. */
+    static String itoSteps(SuppressionResult result) {
+        List<String> steps = new ArrayList<>();
+        for (SuppressionResult.ItoStep step : result.itoSteps()) {
+            steps.add(Integer.toString(step.stepIndex()));
+        }
+        return String.join(",", steps);
     }
 
     /** The loss before the last update of each optimised step, comma-separated (empty without ITO). */

@@ -77,7 +77,7 @@ class GenerateCommandTest {
                 "weight", SoftWeightedRegularization.Variant.WEIGHT);
         names.forEach((name, variant) -> assertEquals(variant,
                 parse("--prompt", PROMPT, "--token-indices", "7", "--swr", name, "--alpha", "0.5").request()
-                        .swrVariant(), name));
+                        .swr().variant(), name));
     }
 
     @Test

@@ -10,42 +10,24 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FastItoOptionsTest {
 
     @Test
-    void warmStartedStepsTakeOneUpdateFewerEachDownToTheMinimum() {
-        FastItoOptions options = new FastItoOptions(true, 10, StepRule.FIXED, 7, 3, StepRule.BACKTRACK);
-        int[] expected = {10, 7, 6, 5, 4, 3, 3, 3, 3, 3};
-        for (int warmSteps = 0; warmSteps < expected.length; warmSteps++) {
-            assertEquals(expected[warmSteps], options.updates(warmSteps), "after " + warmSteps + " optimised steps");
-        }
-    }
-
-    @Test
-    void withoutWarmStartEveryStepTakesTheColdSchedule() {
-        FastItoOptions options = new FastItoOptions(false, 10, StepRule.FIXED, 7, 3, StepRule.BACKTRACK);
-        for (int warmSteps = 0; warmSteps < 10; warmSteps++) {
-            assertEquals(10, options.updates(warmSteps));
-        }
-    }
-
-    @Test
-    void defaultsAreWarmStartedAndFrontLoaded() {
-        FastItoOptions defaults = FastItoOptions.DEFAULT;
-        assertTrue(defaults.warmStart());
-        // the ten steps of the default ITO window: 10 + 7 + 6 + 5 + 4 + 3 * 5 updates
-        int total = 0;
-        for (int warmSteps = 0; warmSteps < 10; warmSteps++) {
-            total += defaults.updates(warmSteps);
-        }
-        assertEquals(47, total);
-    }
-
-    @Test
-    void rejectsInconsistentCounts() {
-        IllegalArgumentException minAboveStart = assertThrows(IllegalArgumentException.class,
-                () -> new FastItoOptions(true, 10, StepRule.FIXED, 3, 4, StepRule.BACKTRACK));
-        assertTrue(minAboveStart.getMessage().contains("minIterations <= iterations"), minAboveStart.getMessage());
+    void refusesNegativeCountsAndToleranceOutsideItsRange() {
         assertThrows(IllegalArgumentException.class,
-                () -> new FastItoOptions(true, -1, StepRule.FIXED, 3, 2, StepRule.BACKTRACK));
-        assertThrows(NullPointerException.class, () -> new FastItoOptions(true, 10, null, 3, 2, StepRule.BACKTRACK));
-        assertThrows(IllegalArgumentException.class, () -> FastItoOptions.DEFAULT.updates(-1));
+                () -> new FastItoOptions(true, -1, StepRule.FIXED, 4, StepRule.BACKTRACK, 0.02, 0.05, 10));
+        assertThrows(IllegalArgumentException.class,
+                () -> new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.BACKTRACK, 1.0, 0.05, 10));
+        IllegalArgumentException nan = assertThrows(IllegalArgumentException.class,
+                () -> new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.BACKTRACK, 0.02, Double.NaN, 10));
+        assertTrue(nan.getMessage().contains("driftMargin"), nan.getMessage());
+        assertThrows(NullPointerException.class,
+                () -> new FastItoOptions(true, 10, null, 4, StepRule.BACKTRACK, 0.02, 0.05, 10));
+    }
+
+    @Test
+    void defaultsColdStartLikeTheReferenceAndCapDriftedStepsAtItsUpdates() {
+        FastItoOptions options = FastItoOptions.DEFAULT;
+        assertEquals(10, options.firstStepIterations());
+        assertEquals(StepRule.FIXED, options.firstStepRule());
+        assertEquals(10, options.driftIterations());
+        assertTrue(options.iterations() <= options.driftIterations());
     }
 }

@@ -28,11 +28,12 @@ public final class InferenceTimeOptimization {
     public interface IterationListener {
         /**
          * @param iteration 0-based iteration
-         * @param loss      the loss at the embedding before this iteration's update
-         * @param embedding the embedding after the update {@code [77, M]}
+         * @param loss      the loss at {@code evaluated}
+         * @param evaluated the embedding this iteration evaluated {@code [77, M]}
+         * @param embedding the embedding after its update {@code [77, M]} ({@code evaluated} without one)
          * @return whether to go on
          */
-        boolean onIteration(int iteration, double loss, Tensor embedding);
+        boolean onIteration(int iteration, double loss, Tensor evaluated, Tensor embedding);
     }
 
     /**
@@ -75,13 +76,14 @@ public final class InferenceTimeOptimization {
         // float32 and each element is one float32 multiply and one subtract.
         float coefficient = (float) stepSize;
         for (int iteration = 0; iteration < iterations; iteration++) {
+            Tensor evaluated = embedding;
             ProbeResult result = gradient.evaluate(latent, timestep, embedding, capture, objective);
             losses[iteration] = result.loss();
             // The reference skips the update when the loss is exactly zero (`if loss != .0`).
             if (result.loss() != 0.0) {
                 embedding = descend(embedding, result.contextGradient(), coefficient);
             }
-            if (!listener.onIteration(iteration, result.loss(), embedding)) {
+            if (!listener.onIteration(iteration, result.loss(), evaluated, embedding)) {
                 return new Outcome(embedding, java.util.Arrays.copyOf(losses, iteration + 1), true);
             }
         }
@@ -89,54 +91,75 @@ public final class InferenceTimeOptimization {
     }
 
     /**
-     * Fast mode's optimisation: at most {@code updates} gradient steps from {@code start}, each iterate's loss known
-     * (the last one's from {@code lossOnly}, a forward pass without backward); the iterate with the lowest loss is
-     * returned. The step size follows {@code rule}.
+     * Fast mode's optimisation: gradient steps from {@code start} until an update lowers the best loss by less than
+     * {@code relativeTolerance} of it, two updates in a row fail to lower it, or the budget is spent; the iterate
+     * with the lowest loss is returned. The budget (most updates) is chosen from the loss at {@code start}; the
+     * iterate after the last update is evaluated with {@code lossOnly} (a forward pass without backward). The step
+     * size follows {@code rule}.
      *
+     * @param budget   the most updates, given the loss at {@code start}
      * @param lossOnly evaluates the loss alone at an embedding (an attention-only pass)
+     * @param listener told of every evaluated iterate: its loss, and the embedding its update produced (the iterate
+     *                 itself when it was not updated)
      * @return the best iterate, the losses of every evaluated iterate, and as {@code cancelled} whether the
      *         listener stopped the loop
      */
-    public Outcome optimiseKeepingBest(Tensor latent, int timestep, Tensor start, AttentionCapture capture,
-                                       AttentionObjective objective, int updates, double stepSize,
-                                       FastItoOptions.StepRule rule,
-                                       java.util.function.ToDoubleFunction<Tensor> lossOnly,
-                                       IterationListener listener) {
+    public Outcome optimiseAdaptive(Tensor latent, int timestep, Tensor start, AttentionCapture capture,
+                                    AttentionObjective objective, double stepSize, FastItoOptions.StepRule rule,
+                                    double relativeTolerance, java.util.function.DoubleToIntFunction budget,
+                                    java.util.function.ToDoubleFunction<Tensor> lossOnly,
+                                    IterationListener listener) {
         float coefficient = (float) stepSize;
         Tensor embedding = start;
         Tensor best = start;
         Tensor bestGradient = null;
         double bestLoss = Double.POSITIVE_INFINITY;
-        double[] losses = new double[updates + 1];
-        int evaluated = 0;
-        for (int iteration = 0; iteration <= updates; iteration++) {
-            ProbeResult result = iteration < updates
+        java.util.List<Double> losses = new java.util.ArrayList<>();
+        int maxUpdates = -1;
+        int updates = 0;
+        int failures = 0;
+        for (int iteration = 0; ; iteration++) {
+            ProbeResult result = maxUpdates < 0 || updates < maxUpdates
                     ? gradient.evaluate(latent, timestep, embedding, capture, objective) : null;
             double value = result != null ? result.loss() : lossOnly.applyAsDouble(embedding);
-            losses[evaluated++] = value;
+            losses.add(value);
+            if (maxUpdates < 0) {
+                maxUpdates = budget.applyAsInt(value);
+            }
+            double previousBest = bestLoss;
             boolean improved = value < bestLoss;
             if (improved) {
                 best = embedding;
                 bestLoss = value;
                 bestGradient = result != null ? result.contextGradient() : null;
-            }
-            if (!listener.onIteration(iteration, value, embedding)) {
-                return new Outcome(best, java.util.Arrays.copyOf(losses, evaluated), true);
-            }
-            if (result == null || value == 0.0) {
-                break;
-            }
-            if (improved || rule == FastItoOptions.StepRule.FIXED) {
-                if (improved && rule == FastItoOptions.StepRule.ADAPTIVE && iteration > 0) {
-                    coefficient *= 1.5f;
-                }
-                embedding = descend(embedding, result.contextGradient(), coefficient);
+                failures = 0;
             } else {
-                coefficient /= 2;
-                embedding = descend(best, bestGradient, coefficient);
+                failures++;
             }
+            boolean stop = result == null || value == 0.0 || updates >= maxUpdates || failures >= 2
+                    || (improved && iteration > 0 && previousBest - value < relativeTolerance * previousBest);
+            Tensor next = embedding;
+            if (!stop) {
+                if (improved || rule == FastItoOptions.StepRule.FIXED) {
+                    next = descend(embedding, result.contextGradient(), coefficient);
+                } else {
+                    coefficient /= 2;
+                    next = descend(best, bestGradient, coefficient);
+                }
+                updates++;
+            }
+            if (!listener.onIteration(iteration, value, embedding, next)) {
+                return new Outcome(best, toArray(losses), true);
+            }
+            if (stop) {
+                return new Outcome(best, toArray(losses), false);
+            }
+            embedding = next;
         }
-        return new Outcome(best, java.util.Arrays.copyOf(losses, evaluated), false);
+    }
+
+    private static double[] toArray(java.util.List<Double> values) {
+        return values.stream().mapToDouble(Double::doubleValue).toArray();
     }
 
     private static Tensor descend(Tensor embedding, Tensor gradient, float coefficient) {
