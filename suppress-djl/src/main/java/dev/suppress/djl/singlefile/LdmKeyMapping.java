@@ -109,7 +109,8 @@ final class LdmKeyMapping {
      * @param layersPerBlock the UNet's {@code layers_per_block}
      */
     static PartMapping unet(Path file, Map<String, long[]> shapes, int layersPerBlock) {
-        Builder out = new Builder(file);
+        Builder out = new Builder(file, "; the UNet configuration's layers_per_block is " + layersPerBlock
+                + ": a checkpoint of another shape needs its own configs (--config, or --arch)");
         int perBlock = layersPerBlock + 1;
         for (Map.Entry<String, long[]> entry : shapes.entrySet()) {
             String key = entry.getKey();
@@ -342,8 +343,15 @@ final class LdmKeyMapping {
         final List<String> skipped = new ArrayList<>();
         private final Path file;
 
+        private final String hint;
+
         Builder(Path file) {
+            this(file, "");
+        }
+
+        Builder(Path file, String hint) {
             this.file = file;
+            this.hint = hint;
         }
 
         void put(String ldmKey, String diffusersKey, LdmTensor tensor) {
@@ -354,7 +362,7 @@ final class LdmKeyMapping {
             LdmTensor previous = tensors.put(diffusersKey, tensor);
             if (previous != null) {
                 throw new ModelFormatException(file, "Checkpoint keys '" + previous.sourceKey() + "' and '"
-                        + ldmKey + "' both map to '" + diffusersKey + "' " + Arrays.toString(tensor.shape()));
+                        + ldmKey + "' both map to '" + diffusersKey + "' " + Arrays.toString(tensor.shape()) + hint);
             }
         }
 
