@@ -47,7 +47,7 @@ class SingleFileCheckpointTest {
         sd1Folder = Fixtures.tinyModel();
         sd1File = temp.resolve("tiny-sd1.safetensors");
         LdmCheckpointWriter.write(sd1Folder, sd1File, false);
-        sd2Folder = LdmCheckpointWriter.tinySd2Folder(sd1Folder, temp.resolve("tiny-sd2"));
+        sd2Folder = TinySd2Folder.write(sd1Folder, temp.resolve("tiny-sd2"));
         sd2File = temp.resolve("tiny-sd2.safetensors");
         LdmCheckpointWriter.write(sd2Folder, sd2File, true);
     }

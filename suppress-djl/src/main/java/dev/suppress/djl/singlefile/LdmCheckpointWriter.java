@@ -2,14 +2,12 @@ package dev.suppress.djl.singlefile;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.io.SafetensorsWriter;
 import dev.suppress.core.tensor.Tensor;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -18,16 +16,16 @@ import java.util.Random;
 import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
- * Test helper: writes the LDM single-file layout of one of our diffusers folders, renaming diffusers keys to LDM
- * ones with rules written from the LDM side (CompVis {@code openaimodel.py} / {@code model.py} module names, OpenCLIP's
+ * Writes the LDM single-file layout of a diffusers SD 1.x/2.x folder (the inverse of {@link LdmKeyMapping}, for
+ * tests and for exporting small models), renaming diffusers keys to LDM ones with rules written from the LDM side (CompVis {@code openaimodel.py} / {@code model.py} module names, OpenCLIP's
  * {@code transformer.resblocks}), independently of the main code's LDM → diffusers mapping. Adds what real files
  * carry besides the model: EMA copies, DDPM schedule buffers, and for OpenCLIP the fused {@code in_proj}, the last
- * resblock that SD 2.x does not use, {@code text_projection} and {@code logit_scale}.
+ * resblock that SD 2.x does not use, {@code text_projection} and {@code logit_scale}. Every tensor is read
+ * into memory as float32 and written F32: meant for small models.
  */
-final class LdmCheckpointWriter {
+public final class LdmCheckpointWriter {
 
     private static final Pattern DOWN = Pattern.compile("down_blocks\\.(\\d+)\\.(resnets|attentions|downsamplers)\\.(\\d+)\\.(.+)");
     private static final Pattern UP = Pattern.compile("up_blocks\\.(\\d+)\\.(resnets|attentions|upsamplers)\\.(\\d+)\\.(.+)");
@@ -126,7 +124,7 @@ final class LdmCheckpointWriter {
      *
      * @param openClip write the text encoder in SD 2.x's OpenCLIP layout (with one extra, unused last resblock)
      */
-    static void write(Path folder, Path target, boolean openClip) {
+    public static void write(Path folder, Path target, boolean openClip) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         JsonNode unetConfig = read(folder.resolve("unet/config.json"));
         int layersPerBlock = unetConfig.path("layers_per_block").asInt(2);
@@ -221,62 +219,6 @@ final class LdmCheckpointWriter {
         }
         out.put(prefix + "text_projection", Tensor.zeros(hidden, hidden));
         out.put(prefix + "logit_scale", Tensor.zeros());
-    }
-
-    /**
-     * A tiny SD 2.x-shaped diffusers folder made from the fixture's tiny SD 1.x folder: OpenCLIP's gelu, linear
-     * transformer projections ({@code use_linear_projection}, the conv kernels' bytes as linear weights),
-     * per-level head counts, v-prediction, and SD 2.x's tokenizer padding with "!".
-     */
-    static Path tinySd2Folder(Path fixture, Path target) {
-        try {
-            copyTree(fixture, target);
-            edit(target.resolve("text_encoder/config.json"), json -> json.put("hidden_act", "gelu"));
-            edit(target.resolve("unet/config.json"), json -> {
-                json.put("use_linear_projection", true);
-                json.putArray("attention_head_dim").add(2).add(2).add(4).add(4);
-            });
-            edit(target.resolve("scheduler/scheduler_config.json"), json -> json.put("prediction_type", "v_prediction"));
-            edit(target.resolve("tokenizer/special_tokens_map.json"), json -> json.put("pad_token", "!"));
-            edit(target.resolve("tokenizer/tokenizer_config.json"), json -> json.put("pad_token", "!"));
-            Path unetFile = target.resolve("unet/diffusion_pytorch_model.safetensors");
-            Map<String, Tensor> unet = new LinkedHashMap<>();
-            try (SafetensorsFile file = SafetensorsFile.open(unetFile)) {
-                for (String key : file.names()) {
-                    Tensor value = file.tensor(key);
-                    if ((key.endsWith("proj_in.weight") || key.endsWith("proj_out.weight")) && value.rank() == 4) {
-                        value = value.reshape(value.dim(0), value.dim(1));
-                    }
-                    unet.put(key, value);
-                }
-            }
-            Files.delete(unetFile);
-            SafetensorsWriter.write(unetFile, unet);
-            return target;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    private static void copyTree(Path from, Path to) throws IOException {
-        try (Stream<Path> paths = Files.walk(from)) {
-            for (Path path : paths.toList()) {
-                Path target = to.resolve(from.relativize(path).toString());
-                if (Files.isDirectory(path)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.copy(path, target);
-                    target.toFile().setWritable(true);
-                }
-            }
-        }
-    }
-
-    private static void edit(Path file, java.util.function.Consumer<ObjectNode> change) throws IOException {
-        ObjectNode json = (ObjectNode) JSON.readTree(file.toFile());
-        change.accept(json);
-        Files.delete(file);
-        JSON.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), json);
     }
 
     private static JsonNode read(Path file) {
