@@ -16,10 +16,14 @@ import ai.djl.ndarray.types.DataType;
 import dev.suppress.djl.clip.DjlTextEncoder;
 import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.TorchRuntime;
+import dev.suppress.djl.singlefile.PreparedCheckpoint;
+import dev.suppress.djl.singlefile.SingleFileCheckpoint;
 import dev.suppress.djl.unet.DjlGradientProbe;
 import dev.suppress.djl.unet.DjlDenoiser;
 import dev.suppress.djl.vae.DjlLatentDecoder;
 import dev.suppress.djl.vae.DjlLatentEncoder;
+import dev.suppress.djl.vae.VaeTiling;
+import dev.suppress.djl.weights.PartSource;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,7 +34,8 @@ import java.util.Optional;
 
 /**
  * A Stable Diffusion 1.x/2.x model from an unchanged diffusers folder ({@code text_encoder/}, {@code unet/},
- * {@code vae/}; {@code tokenizer/} and {@code scheduler/} are core's), computed with DJL's PyTorch engine, with
+ * {@code vae/}; {@code tokenizer/} and {@code scheduler/} are core's), or from a single-file LDM checkpoint through
+ * the folder {@link SingleFileCheckpoint#prepare()} writes for it, computed with DJL's PyTorch engine, with
  * an autograd {@link GradientProbe}.
  *
  * <p>Closing it closes every part even when one of them fails to close; the first failure is thrown with the
@@ -89,16 +94,28 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
         UNetDescription.PredictionType predictionType = SchedulerConfig.predictionTypeOfModelFolder(folder);
         ai.djl.Device device = TorchRuntime.toDjlDevice(options.device(), options.allowCpuFallback());
         Precision precision = ComputePrecision.resolve(options.precision(), device);
+        if (SingleFileCheckpoint.isPrepared(folder)) {
+            // a single-file checkpoint: the parts' weights are views over the one file, unmapped once all are loaded
+            try (PreparedCheckpoint checkpoint = PreparedCheckpoint.open(folder)) {
+                return open(checkpoint.textEncoder(), checkpoint.unet(), checkpoint.vae(), device, precision,
+                        predictionType);
+            }
+        }
+        return open(PartSource.folder(folder.resolve("text_encoder")), PartSource.folder(folder.resolve("unet")),
+                PartSource.folder(folder.resolve("vae")), device, precision, predictionType);
+    }
+
+    private static DjlDiffusionBackend open(PartSource textEncoderSource, PartSource unetSource, PartSource vae,
+                                            ai.djl.Device device, Precision precision,
+                                            UNetDescription.PredictionType predictionType) {
         DataType networks = ComputePrecision.dataType(precision);
         DataType vaeType = precision == Precision.FP16 ? DataType.FLOAT32 : networks;
         List<AutoCloseable> opened = new ArrayList<>();
         try {
-            DjlTextEncoder textEncoder = remember(opened, DjlTextEncoder.open(folder.resolve("text_encoder"), device,
-                    networks));
-            DjlDenoiser denoiser = remember(opened, DjlDenoiser.open(folder.resolve("unet"), device, predictionType,
-                    networks));
-            Path vae = folder.resolve("vae");
-            DjlLatentDecoder decoder = remember(opened, DjlLatentDecoder.open(vae, device, vaeType));
+            DjlTextEncoder textEncoder = remember(opened, DjlTextEncoder.open(textEncoderSource, device, networks));
+            DjlDenoiser denoiser = remember(opened, DjlDenoiser.open(unetSource, device, predictionType, networks));
+            DjlLatentDecoder decoder = remember(opened, DjlLatentDecoder.open(vae, device, vaeType,
+                    VaeTiling.DEFAULT));
             DjlLatentEncoder encoder = DjlLatentEncoder.isPresent(vae)
                     ? remember(opened, DjlLatentEncoder.open(vae, device, vaeType)) : null;
             return new DjlDiffusionBackend(textEncoder, denoiser, decoder, encoder,

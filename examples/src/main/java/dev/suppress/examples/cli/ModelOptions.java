@@ -4,19 +4,42 @@ import dev.suppress.core.Mode;
 import dev.suppress.core.Suppressor;
 import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.Precision;
+import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.djl.singlefile.LdmArchitecture;
+import dev.suppress.djl.singlefile.SingleFileCheckpoint;
 import dev.suppress.examples.tiny.TinyModel;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 
 /** Which model to load and where to compute: the options of a {@link Suppressor.Builder}. */
 final class ModelOptions {
 
-    @Option(names = "--model", paramLabel = "DIR",
+    @Option(names = "--model", paramLabel = "DIR|FILE",
             description = "A Stable Diffusion 1.x/2.x folder: the diffusers layout for --backend djl, an ONNX export "
-                    + "for --backend onnx. Default: a tiny built-in model with RANDOM weights (draws noise).")
+                    + "for --backend onnx; or (djl) a single-file LDM checkpoint (.safetensors, as A1111 and "
+                    + "ComfyUI use). Default: a tiny built-in model with RANDOM weights (draws noise).")
     Path model;
+
+    @Option(names = "--arch", paramLabel = "ARCH",
+            description = "For a single-file --model: sd1 or sd2, instead of detecting it from the tensors.")
+    String architecture;
+
+    @Option(names = "--prediction-type", paramLabel = "TYPE",
+            description = "For a single-file --model: epsilon or v_prediction (default: the --config folder's "
+                    + "scheduler, a same-name .yaml beside the file, else SD 1.x epsilon and SD 2.x v_prediction; "
+                    + "SD 2.x base 512 files need epsilon).")
+    String predictionType;
+
+    @Option(names = "--config", paramLabel = "DIR",
+            description = "For a single-file --model: a diffusers-style folder whose text_encoder/, unet/ and vae/ "
+                    + "config.json (and scheduler/, tokenizer/ if present) describe it, for non-standard models.")
+    Path config;
+
+    /** What was read from a single-file --model, for the user; {@code null} for folders. */
+    String singleFileSummary;
 
     @Option(names = "--backend", paramLabel = "NAME", defaultValue = "djl", converter = Converters.BackendConverter.class,
             description = "djl (PyTorch through DJL, autograd ITO; default) or onnx (ONNX Runtime, finite-difference "
@@ -47,7 +70,8 @@ final class ModelOptions {
     Path schedulerConfig;
 
     @Option(names = "--cache-dir", paramLabel = "DIR",
-            description = "Where the built-in model is generated on first use (default ~/.cache/suppress).")
+            description = "Where the built-in model is generated on first use, and single-file checkpoints get their "
+                    + "config folders (default ~/.cache/suppress).")
     Path cacheDir;
 
     /** True when no {@code --model} was given and the built-in random model will be used. */
@@ -66,6 +90,13 @@ final class ModelOptions {
         if (schedulerConfig != null && !Files.isRegularFile(schedulerConfig)) {
             throw new IllegalArgumentException("--scheduler-config " + schedulerConfig + ": no such file");
         }
+        if (model != null && SingleFileCheckpoint.isSingleFile(model)) {
+            return singleFile();
+        }
+        if (architecture != null || predictionType != null || config != null) {
+            throw new IllegalArgumentException("--arch, --prediction-type and --config apply to a single-file "
+                    + "--model (a .safetensors checkpoint)" + (model == null ? "" : "; " + model + " is a folder"));
+        }
         if (model != null) {
             requireFolder("--model", model);
             return model;
@@ -75,6 +106,34 @@ final class ModelOptions {
                     + "--backend " + backend + " give --model, the folder of an ONNX export");
         }
         return TinyModel.ensure(cacheDir != null ? cacheDir : TinyModel.defaultCacheRoot());
+    }
+
+    /** Reads the single-file checkpoint {@code --model} names and prepares its configuration folder. */
+    private Path singleFile() {
+        if (!backend.equals("djl")) {
+            throw new IllegalArgumentException("--model " + model + " is a single-file checkpoint, which --backend "
+                    + "djl reads; --backend " + backend + " needs a folder");
+        }
+        requireFolder("--config", config);
+        UNetDescription.PredictionType prediction = null;
+        if (predictionType != null) {
+            prediction = switch (predictionType.trim().toLowerCase(Locale.ROOT)) {
+                case "epsilon", "eps" -> UNetDescription.PredictionType.EPSILON;
+                case "v_prediction", "v" -> UNetDescription.PredictionType.V_PREDICTION;
+                default -> throw new IllegalArgumentException("--prediction-type '" + predictionType
+                        + "': expected epsilon or v_prediction");
+            };
+        }
+        LdmArchitecture arch;
+        try {
+            arch = architecture == null ? null : LdmArchitecture.parse(architecture);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--arch: " + e.getMessage(), e);
+        }
+        SingleFileCheckpoint checkpoint = SingleFileCheckpoint.inspect(model, new SingleFileCheckpoint.Options(arch,
+                prediction, config, cacheDir != null ? cacheDir : SingleFileCheckpoint.defaultCacheRoot()));
+        singleFileSummary = checkpoint.summary();
+        return checkpoint.prepare();
     }
 
     /**

@@ -103,6 +103,10 @@ abstract class SuppressCommand implements Callable<Integer> {
             stderr.println(REAL_MODEL_HINT);
             stderr.flush();
         }
+        if (modelOptions.singleFileSummary != null) {
+            stderr.println("single file: " + modelOptions.singleFileSummary);
+            stderr.flush();
+        }
         long loadStarted = System.nanoTime();
         Outcome outcome;
         String backend;
@@ -138,6 +142,9 @@ abstract class SuppressCommand implements Callable<Integer> {
 
         printSummary(stdout, outcome, images, folder, backend);
         stdout.println("precision: " + precision.label());
+        if (modelOptions.singleFileSummary != null) {
+            stdout.println("single file: " + modelOptions.singleFileSummary);
+        }
         stdout.printf(Locale.ROOT, "wall time: %.1f s (model loading %.1f s, run %.1f s, files %.1f s)%n",
                 ConsoleProgress.seconds(finished - started), ConsoleProgress.seconds(runStarted - loadStarted),
                 ConsoleProgress.seconds(writeStarted - runStarted), ConsoleProgress.seconds(finished - writeStarted));

@@ -6,6 +6,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.suppress.djl.nn.LayerNorm;
 import dev.suppress.djl.weights.PartLoading;
+import dev.suppress.djl.weights.PartSource;
 import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
@@ -86,7 +87,12 @@ final class ClipTextModel implements AutoCloseable {
      *                                               supported CLIP text model
      */
     static ClipTextModel load(Path folder, ai.djl.Device device, DataType computeType) {
-        return PartLoading.load(folder, device, computeType, ClipTextConfig::read, "CLIPTextModel", List.of(),
+        return load(PartSource.folder(folder), device, computeType);
+    }
+
+    /** Loads the configuration and weights {@code source} names onto {@code device}. */
+    static ClipTextModel load(PartSource source, ai.djl.Device device, DataType computeType) {
+        return PartLoading.load(source, device, computeType, ClipTextConfig::read, "CLIPTextModel", List.of(),
                 ClipTextModel::new);
     }
 

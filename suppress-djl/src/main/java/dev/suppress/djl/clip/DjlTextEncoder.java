@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import dev.suppress.core.backend.TextEncoder;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.Tensors;
+import dev.suppress.djl.weights.PartSource;
 
 import java.nio.file.Path;
 import java.util.Map;
@@ -43,7 +44,17 @@ public final class DjlTextEncoder implements TextEncoder {
      * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported CLIP text model
      */
     public static DjlTextEncoder open(Path textEncoderFolder, ai.djl.Device device, DataType computeType) {
-        return new DjlTextEncoder(ClipTextModel.load(textEncoderFolder, device, computeType));
+        return open(PartSource.folder(textEncoderFolder), device, computeType);
+    }
+
+    /**
+     * Loads the text encoder that {@code source} configures and holds (a diffusers folder, or a single-file
+     * checkpoint's view), with its weights held and computed in {@code computeType}.
+     *
+     * @throws dev.suppress.core.ModelFormatException when the source does not hold a supported CLIP text model
+     */
+    public static DjlTextEncoder open(PartSource source, ai.djl.Device device, DataType computeType) {
+        return new DjlTextEncoder(ClipTextModel.load(source, device, computeType));
     }
 
     /**

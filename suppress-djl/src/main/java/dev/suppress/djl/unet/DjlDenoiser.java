@@ -11,6 +11,7 @@ import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.Arithmetic;
 import dev.suppress.djl.nn.Tensors;
+import dev.suppress.djl.weights.PartSource;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -63,7 +64,18 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      */
     public static DjlDenoiser open(Path unetFolder, ai.djl.Device device,
                                    UNetDescription.PredictionType predictionType, DataType computeType) {
-        return new DjlDenoiser(UNet2DConditionModel.load(unetFolder, device, computeType), predictionType);
+        return open(PartSource.folder(unetFolder), device, predictionType, computeType);
+    }
+
+    /**
+     * Loads the UNet that {@code source} configures and holds (a diffusers folder, or a single-file checkpoint's
+     * view), with its weights held and its passes computed in {@code computeType}.
+     *
+     * @throws dev.suppress.core.ModelFormatException when the source does not hold a supported UNet
+     */
+    public static DjlDenoiser open(PartSource source, ai.djl.Device device,
+                                   UNetDescription.PredictionType predictionType, DataType computeType) {
+        return new DjlDenoiser(UNet2DConditionModel.load(source, device, computeType), predictionType);
     }
 
     /** The type the weights are held and the passes are computed in. */

@@ -12,6 +12,7 @@ import dev.suppress.djl.nn.GroupNorm;
 import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.Tensors;
 import dev.suppress.djl.weights.PartLoading;
+import dev.suppress.djl.weights.PartSource;
 import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
@@ -105,7 +106,12 @@ final class UNet2DConditionModel implements AutoCloseable {
      *                                               match it
      */
     static UNet2DConditionModel load(Path folder, ai.djl.Device device, DataType computeType) {
-        return PartLoading.load(folder, device, computeType, UNet2DConditionConfig::read, "UNet2DConditionModel",
+        return load(PartSource.folder(folder), device, computeType);
+    }
+
+    /** Loads the configuration and weights {@code source} names onto {@code device}. */
+    static UNet2DConditionModel load(PartSource source, ai.djl.Device device, DataType computeType) {
+        return PartLoading.load(source, device, computeType, UNet2DConditionConfig::read, "UNet2DConditionModel",
                 List.of(), UNet2DConditionModel::new);
     }
 

@@ -8,6 +8,7 @@ import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.Tensors;
+import dev.suppress.djl.weights.PartSource;
 import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
@@ -65,7 +66,18 @@ public final class DjlLatentDecoder implements LatentDecoder {
      */
     public static DjlLatentDecoder open(Path vaeFolder, ai.djl.Device device, DataType computeType,
                                         VaeTiling tiling) {
-        return new DjlLatentDecoder(VaePart.load(vaeFolder, device, computeType, "decoder",
+        return open(PartSource.folder(vaeFolder), device, computeType, tiling);
+    }
+
+    /**
+     * Loads the decoder half of the VAE that {@code source} configures and holds (a diffusers folder, or a
+     * single-file checkpoint's view).
+     *
+     * @throws dev.suppress.core.ModelFormatException when the source does not hold a supported AutoencoderKL
+     */
+    public static DjlLatentDecoder open(PartSource source, ai.djl.Device device, DataType computeType,
+                                        VaeTiling tiling) {
+        return new DjlLatentDecoder(VaePart.load(source, device, computeType, "decoder",
                 List.of("encoder.", "quant_conv."), DjlLatentDecoder::modules), tiling);
     }
 

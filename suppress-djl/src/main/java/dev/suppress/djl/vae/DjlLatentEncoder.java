@@ -4,12 +4,12 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.suppress.core.backend.LatentEncoder;
-import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.Tensors;
-import dev.suppress.djl.weights.WeightFiles;
+import dev.suppress.djl.weights.PartSource;
+import dev.suppress.djl.weights.TensorSource;
 import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
@@ -54,7 +54,17 @@ public final class DjlLatentEncoder implements LatentEncoder {
      * @throws dev.suppress.core.io.ModelFormatException when the folder does not hold a supported AutoencoderKL
      */
     public static DjlLatentEncoder open(Path vaeFolder, ai.djl.Device device, DataType computeType) {
-        return new DjlLatentEncoder(VaePart.load(vaeFolder, device, computeType, "encoder",
+        return open(PartSource.folder(vaeFolder), device, computeType);
+    }
+
+    /**
+     * Loads the encoder half of the VAE that {@code source} configures and holds (a diffusers folder, or a
+     * single-file checkpoint's view).
+     *
+     * @throws dev.suppress.core.ModelFormatException when the source does not hold a supported AutoencoderKL
+     */
+    public static DjlLatentEncoder open(PartSource source, ai.djl.Device device, DataType computeType) {
+        return new DjlLatentEncoder(VaePart.load(source, device, computeType, "encoder",
                 List.of("decoder.", "post_quant_conv."), DjlLatentEncoder::modules));
     }
 
@@ -81,7 +91,16 @@ public final class DjlLatentEncoder implements LatentEncoder {
      * @throws dev.suppress.core.io.ModelFormatException when the folder has no readable weights file
      */
     public static boolean isPresent(Path vaeFolder) {
-        try (SafetensorsFile file = SafetensorsFile.open(WeightFiles.find(vaeFolder))) {
+        return isPresent(PartSource.folder(vaeFolder));
+    }
+
+    /**
+     * True when the VAE weights of {@code source} include an encoder.
+     *
+     * @throws dev.suppress.core.ModelFormatException when the source has no readable weights
+     */
+    public static boolean isPresent(PartSource source) {
+        try (TensorSource file = source.openWeights(false)) {
             for (String name : file.names()) {
                 if (name.startsWith("encoder.")) {
                     return true;

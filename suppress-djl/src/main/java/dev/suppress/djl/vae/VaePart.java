@@ -3,6 +3,7 @@ package dev.suppress.djl.vae;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import dev.suppress.djl.weights.PartLoading;
+import dev.suppress.djl.weights.PartSource;
 import dev.suppress.djl.weights.WeightLoader;
 
 import java.nio.file.Path;
@@ -29,7 +30,7 @@ record VaePart<T>(AutoencoderKLConfig config, NDManager weights, Path file, Data
      * @param build           builds the modules from the loader
      * @throws dev.suppress.core.io.ModelFormatException when the configuration or the weights do not fit
      */
-    static <T> VaePart<T> load(Path folder, ai.djl.Device device, DataType computeType, String modelName,
+    static <T> VaePart<T> load(PartSource folder, ai.djl.Device device, DataType computeType, String modelName,
                                List<String> foreignPrefixes, BiFunction<WeightLoader, AutoencoderKLConfig, T> build) {
         return PartLoading.load(folder, device, computeType, AutoencoderKLConfig::read,
                 modelName + " of the AutoencoderKL",

@@ -54,12 +54,25 @@ public final class PartLoading {
     public static <C, T> T load(Path folder, ai.djl.Device device, DataType computeType,
                                 Function<ConfigJson, C> readConfig, String modelName, List<String> foreignPrefixes,
                                 Builder<C, T> build) {
-        C config = readConfig.apply(ConfigJson.read(folder));
-        Path file = WeightFiles.find(folder, computeType != DataType.FLOAT32);
+        return load(PartSource.folder(folder), device, computeType, readConfig, modelName, foreignPrefixes, build);
+    }
+
+    /**
+     * Loads a part from its configuration folder and weights source, with its parameters in {@code computeType}.
+     *
+     * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
+     * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not fit
+     */
+    public static <C, T> T load(PartSource source, ai.djl.Device device, DataType computeType,
+                                Function<ConfigJson, C> readConfig, String modelName, List<String> foreignPrefixes,
+                                Builder<C, T> build) {
+        C config = readConfig.apply(ConfigJson.read(source.configFolder()));
         NDManager weights = TorchRuntime.newManager(device);
-        try (WeightLoader loader = WeightLoader.open(file, weights, computeType)) {
+        try (WeightLoader loader = WeightLoader.open(source.openWeights(computeType != DataType.FLOAT32), weights,
+                computeType)) {
             T part = build.build(config, loader, weights);
-            loader.finish(modelName + " that " + folder.getFileName() + "/config.json describes", foreignPrefixes);
+            loader.finish(modelName + " that " + source.configFolder().getFileName() + "/config.json describes",
+                    foreignPrefixes);
             weights.cap();
             return part;
         } catch (RuntimeException | Error e) {

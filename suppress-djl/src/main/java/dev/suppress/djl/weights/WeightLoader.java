@@ -48,7 +48,7 @@ public final class WeightLoader implements AutoCloseable {
     private static final int LISTED = 12;
 
     /** {@code null} for a recording loader. */
-    private final SafetensorsFile file;
+    private final TensorSource file;
     private final String displayName;
     private final NDManager manager;
     private final DataType computeType;
@@ -60,7 +60,7 @@ public final class WeightLoader implements AutoCloseable {
     private String firstMissing;
     private NDArray zero;
 
-    private WeightLoader(SafetensorsFile file, NDManager manager, DataType computeType) {
+    private WeightLoader(TensorSource file, NDManager manager, DataType computeType) {
         if (computeType != DataType.FLOAT32 && computeType != DataType.FLOAT16) {
             // DJL 0.36's PyTorch JNI aborts the JVM on BFLOAT16, see ComputePrecision
             throw new IllegalArgumentException("Compute type must be float32 or float16 (DJL 0.36 has no bfloat16), "
@@ -69,11 +69,7 @@ public final class WeightLoader implements AutoCloseable {
         this.file = file;
         this.manager = manager;
         this.computeType = computeType;
-        Path path = file == null ? null : file.path();
-        Path parent = path == null ? null : path.getParent();
-        this.displayName = path == null ? "(recording)"
-                : (parent == null || parent.getFileName() == null ? "" : parent.getFileName() + "/")
-                + path.getFileName();
+        this.displayName = file == null ? "(recording)" : file.displayName();
     }
 
     /**
@@ -93,7 +89,17 @@ public final class WeightLoader implements AutoCloseable {
      * @throws ModelFormatException when the file is not a valid safetensors file
      */
     public static WeightLoader open(Path weightsFile, NDManager manager, DataType computeType) {
-        return new WeightLoader(SafetensorsFile.open(weightsFile), manager, computeType);
+        return new WeightLoader(TensorSource.of(SafetensorsFile.open(weightsFile)), manager, computeType);
+    }
+
+    /**
+     * Loads from {@code source} into {@code manager} (which the caller owns), converting each tensor to
+     * {@code computeType} as it is read; closing the loader closes the source.
+     *
+     * @param computeType float32 or float16
+     */
+    public static WeightLoader open(TensorSource source, NDManager manager, DataType computeType) {
+        return new WeightLoader(source, manager, computeType);
     }
 
     /**

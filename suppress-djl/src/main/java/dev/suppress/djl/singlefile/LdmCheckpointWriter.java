@@ -1,0 +1,231 @@
+package dev.suppress.djl.singlefile;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.suppress.core.io.SafetensorsFile;
+import dev.suppress.core.io.SafetensorsWriter;
+import dev.suppress.core.tensor.Tensor;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Function;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Writes the LDM single-file layout of a diffusers SD 1.x/2.x folder (the inverse of {@link LdmKeyMapping}, for
+ * tests and for exporting small models), renaming diffusers keys to LDM ones with rules written from the LDM side (CompVis {@code openaimodel.py} / {@code model.py} module names, OpenCLIP's
+ * {@code transformer.resblocks}), independently of the main code's LDM → diffusers mapping. Adds what real files
+ * carry besides the model: EMA copies, DDPM schedule buffers, and for OpenCLIP the fused {@code in_proj}, the last
+ * resblock that SD 2.x does not use, {@code text_projection} and {@code logit_scale}. Every tensor is read
+ * into memory as float32 and written F32: meant for small models.
+ */
+public final class LdmCheckpointWriter {
+
+    private static final Pattern DOWN = Pattern.compile("down_blocks\\.(\\d+)\\.(resnets|attentions|downsamplers)\\.(\\d+)\\.(.+)");
+    private static final Pattern UP = Pattern.compile("up_blocks\\.(\\d+)\\.(resnets|attentions|upsamplers)\\.(\\d+)\\.(.+)");
+    private static final Pattern MID = Pattern.compile("mid_block\\.(resnets|attentions)\\.(\\d+)\\.(.+)");
+    private static final Pattern VAE_BLOCK = Pattern.compile("(encoder\\.down|decoder\\.up)_blocks\\.(\\d+)\\.(resnets\\.(\\d+)|downsamplers\\.0|upsamplers\\.0)\\.(.+)");
+    private static final Pattern VAE_MID = Pattern.compile("(encoder|decoder)\\.mid_block\\.(resnets\\.(\\d+)|attentions\\.0)\\.(.+)");
+    private static final Pattern CLIP_LAYER = Pattern.compile("text_model\\.encoder\\.layers\\.(\\d+)\\.(.+)");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private LdmCheckpointWriter() {
+    }
+
+    /** The UNet key of a diffusers key (openaimodel.UNetModel names). */
+    static String unetKey(String key, int layersPerBlock, java.util.function.IntPredicate upBlockHasAttention) {
+        int perBlock = layersPerBlock + 1;
+        Map<String, String> fixed = Map.of("time_embedding.linear_1", "time_embed.0", "time_embedding.linear_2",
+                "time_embed.2", "conv_in", "input_blocks.0.0", "conv_norm_out", "out.0", "conv_out", "out.2");
+        for (Map.Entry<String, String> entry : fixed.entrySet()) {
+            if (key.startsWith(entry.getKey() + ".")) {
+                return "model.diffusion_model." + entry.getValue() + key.substring(entry.getKey().length());
+            }
+        }
+        Matcher m;
+        String ldm;
+        if ((m = DOWN.matcher(key)).matches()) {
+            int block = Integer.parseInt(m.group(1));
+            int index = Integer.parseInt(m.group(3));
+            ldm = switch (m.group(2)) {
+                case "resnets" -> "input_blocks." + (1 + block * perBlock + index) + ".0." + resnet(m.group(4));
+                case "attentions" -> "input_blocks." + (1 + block * perBlock + index) + ".1." + m.group(4);
+                default -> "input_blocks." + (1 + block * perBlock + layersPerBlock) + ".0.op."
+                        + m.group(4).substring("conv.".length());
+            };
+        } else if ((m = UP.matcher(key)).matches()) {
+            int block = Integer.parseInt(m.group(1));
+            int index = Integer.parseInt(m.group(3));
+            ldm = switch (m.group(2)) {
+                case "resnets" -> "output_blocks." + (block * perBlock + index) + ".0." + resnet(m.group(4));
+                case "attentions" -> "output_blocks." + (block * perBlock + index) + ".1." + m.group(4);
+                default -> "output_blocks." + (block * perBlock + layersPerBlock) + "."
+                        + (upBlockHasAttention.test(block) ? 2 : 1) + "." + m.group(4);
+            };
+        } else if ((m = MID.matcher(key)).matches()) {
+            int index = Integer.parseInt(m.group(2));
+            ldm = m.group(1).equals("resnets") ? "middle_block." + (2 * index) + "." + resnet(m.group(3))
+                    : "middle_block.1." + m.group(3);
+        } else {
+            throw new IllegalArgumentException("No LDM name for UNet key " + key);
+        }
+        return "model.diffusion_model." + ldm;
+    }
+
+    private static String resnet(String rest) {
+        return rest.replace("norm1", "in_layers.0").replace("conv1", "in_layers.2").replace("norm2", "out_layers.0")
+                .replace("conv2", "out_layers.3").replace("time_emb_proj", "emb_layers.1")
+                .replace("conv_shortcut", "skip_connection");
+    }
+
+    /** The VAE key of a diffusers key (ldm.modules.diffusionmodules.model names). */
+    static String vaeKey(String key, int levels) {
+        Matcher m;
+        String ldm;
+        if ((m = VAE_BLOCK.matcher(key)).matches()) {
+            boolean encoder = m.group(1).startsWith("encoder");
+            int block = Integer.parseInt(m.group(2));
+            String half = encoder ? "encoder.down." + block : "decoder.up." + (levels - 1 - block);
+            ldm = m.group(4) != null ? half + ".block." + m.group(4) + "." + m.group(5).replace("conv_shortcut",
+                    "nin_shortcut") : half + (encoder ? ".downsample." : ".upsample.") + m.group(5);
+        } else if ((m = VAE_MID.matcher(key)).matches()) {
+            ldm = m.group(3) != null ? m.group(1) + ".mid.block_" + (Integer.parseInt(m.group(3)) + 1) + "."
+                    + m.group(4).replace("conv_shortcut", "nin_shortcut")
+                    : m.group(1) + ".mid.attn_1." + m.group(4).replace("group_norm", "norm").replace("to_q", "q")
+                    .replace("to_k", "k").replace("to_v", "v").replace("to_out.0", "proj_out");
+        } else {
+            ldm = key.replace("conv_norm_out", "norm_out");
+        }
+        return "first_stage_model." + ldm;
+    }
+
+    /** What a real LDM file has besides the model: the DDPM buffers (1000 steps) and EMA bookkeeping. */
+    static Map<String, long[]> extras() {
+        Map<String, long[]> out = new LinkedHashMap<>();
+        for (String name : List.of("betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+                "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
+                "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
+                "posterior_mean_coef1", "posterior_mean_coef2")) {
+            out.put(name, new long[]{1000});
+        }
+        out.put("model_ema.decay", new long[]{});
+        out.put("model_ema.num_updates", new long[]{});
+        return out;
+    }
+
+    /**
+     * Writes {@code folder}'s text encoder, UNet and VAE as one LDM file.
+     *
+     * @param openClip write the text encoder in SD 2.x's OpenCLIP layout (with one extra, unused last resblock)
+     */
+    public static void write(Path folder, Path target, boolean openClip) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        JsonNode unetConfig = read(folder.resolve("unet/config.json"));
+        int layersPerBlock = unetConfig.path("layers_per_block").asInt(2);
+        List<String> upTypes = JSON.convertValue(unetConfig.get("up_block_types"),
+                JSON.getTypeFactory().constructCollectionType(List.class, String.class));
+        try (SafetensorsFile unet = SafetensorsFile.open(folder.resolve("unet/diffusion_pytorch_model.safetensors"))) {
+            for (String key : unet.names()) {
+                out.put(unetKey(key, layersPerBlock, block -> upTypes.get(block).startsWith("CrossAttn")),
+                        unet.tensor(key));
+            }
+            // EMA copies of a few UNet tensors (LDM flattens the name): must be ignored, not loaded
+            for (String key : List.copyOf(out.keySet())) {
+                if (key.startsWith("model.diffusion_model.out.")) {
+                    Tensor value = out.get(key);
+                    out.put("model_ema.diffusion_model" + key.substring("model.diffusion_model.".length())
+                            .replace(".", ""), Tensor.zeros(value.shape()));
+                }
+            }
+        }
+        int levels = read(folder.resolve("vae/config.json")).get("block_out_channels").size();
+        try (SafetensorsFile vae = SafetensorsFile.open(folder.resolve("vae/diffusion_pytorch_model.safetensors"))) {
+            for (String key : vae.names()) {
+                Tensor value = vae.tensor(key);
+                if (key.contains("mid_block.attentions.0.") && value.rank() == 2) {
+                    value = value.reshape(value.dim(0), value.dim(1), 1, 1);
+                }
+                out.put(vaeKey(key, levels), value);
+            }
+        }
+        try (SafetensorsFile clip = SafetensorsFile.open(folder.resolve("text_encoder/model.safetensors"))) {
+            if (openClip) {
+                writeOpenClip(clip, read(folder.resolve("text_encoder/config.json")), out);
+            } else {
+                for (String key : clip.names()) {
+                    out.put("cond_stage_model.transformer." + key, clip.tensor(key));
+                }
+            }
+        }
+        extras().forEach((key, shape) -> {
+            int[] dims = new int[shape.length];
+            for (int i = 0; i < dims.length; i++) {
+                dims[i] = (int) shape[i];
+            }
+            out.put(key, Tensor.zeros(dims));
+        });
+        SafetensorsWriter.write(target, out);
+    }
+
+    private static void writeOpenClip(SafetensorsFile clip, JsonNode config, Map<String, Tensor> out) {
+        String prefix = "cond_stage_model.model.";
+        int layers = config.path("num_hidden_layers").asInt();
+        int hidden = config.path("hidden_size").asInt();
+        Map<String, String> fixed = Map.of("text_model.embeddings.position_embedding.weight", "positional_embedding",
+                "text_model.embeddings.token_embedding.weight", "token_embedding.weight",
+                "text_model.final_layer_norm.weight", "ln_final.weight",
+                "text_model.final_layer_norm.bias", "ln_final.bias");
+        Function<String, String> rename = rest -> rest.replace("layer_norm1", "ln_1").replace("layer_norm2", "ln_2")
+                .replace("mlp.fc1", "mlp.c_fc").replace("mlp.fc2", "mlp.c_proj")
+                .replace("self_attn.out_proj", "attn.out_proj");
+        for (String key : clip.names()) {
+            Matcher m = CLIP_LAYER.matcher(key);
+            if (fixed.containsKey(key)) {
+                out.put(prefix + fixed.get(key), clip.tensor(key));
+            } else if (m.matches() && m.group(2).startsWith("self_attn.") && !m.group(2).contains("out_proj")) {
+                String kind = m.group(2).endsWith("weight") ? "weight" : "bias";
+                String fused = prefix + "transformer.resblocks." + m.group(1) + ".attn.in_proj_" + kind;
+                if (!out.containsKey(fused)) {
+                    String base = "text_model.encoder.layers." + m.group(1) + ".self_attn.";
+                    out.put(fused, Tensor.concat(clip.tensor(base + "q_proj." + kind),
+                            clip.tensor(base + "k_proj." + kind), clip.tensor(base + "v_proj." + kind)));
+                }
+            } else if (m.matches()) {
+                out.put(prefix + "transformer.resblocks." + m.group(1) + "." + rename.apply(m.group(2)),
+                        clip.tensor(key));
+            } else if (!key.endsWith("position_ids")) {
+                throw new IllegalArgumentException("No OpenCLIP name for " + key);
+            }
+        }
+        // the last layer, which SD 2.x's penultimate-layer conditioning never uses: random, so loading it would show
+        Random random = new Random(14);
+        for (String key : List.copyOf(out.keySet())) {
+            String first = prefix + "transformer.resblocks.0.";
+            if (key.startsWith(first)) {
+                Tensor template = out.get(key);
+                float[] noise = new float[template.size()];
+                for (int i = 0; i < noise.length; i++) {
+                    noise[i] = (float) random.nextGaussian();
+                }
+                out.put(prefix + "transformer.resblocks." + layers + "." + key.substring(first.length()),
+                        Tensor.of(noise, template.shape()));
+            }
+        }
+        out.put(prefix + "text_projection", Tensor.zeros(hidden, hidden));
+        out.put(prefix + "logit_scale", Tensor.zeros());
+    }
+
+    private static JsonNode read(Path file) {
+        try {
+            return JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
