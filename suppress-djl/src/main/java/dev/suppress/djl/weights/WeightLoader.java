@@ -34,8 +34,9 @@ import java.util.Set;
  *
  * <p>F32, F16 and F64 tensors are read from the memory-mapped file (no intermediate Java array) and converted to
  * the compute type by libtorch, one tensor at a time, so a half-precision part never holds a float32 copy of its
- * weights; BF16 is widened in Java first (one tensor's float array at a time). The result is owned by libtorch, so
- * nothing keeps the mapping or a Java buffer alive afterwards. Normalisation parameters ask for float32
+ * weights; BF16 is widened in Java first (one tensor's float array at a time). A tensor already in the compute type
+ * is used in place on the CPU: the array aliases the read-only mapping and holds it (file-backed pages, shared with
+ * the page cache, not copied); a converted one is owned by libtorch. Normalisation parameters ask for float32
  * ({@link #loadFloat32}): the norms compute in float32, as under autocast.
  *
  * <p>A {@linkplain #recording recording} loader reads no file: it hands out the stand-ins and remembers what was
@@ -212,14 +213,16 @@ public final class WeightLoader implements AutoCloseable {
                 return standIn(shape);
             }
         }
-        if (view.getDataType() == type && view.getDevice().isGpu()) {
-            // on a GPU the array is already a copy that libtorch owns
+        if (view.getDataType() == type) {
+            // on a GPU the array is already a copy that libtorch owns; on the CPU it aliases the mapped file (or a
+            // direct copy of an unaligned span or of widened BF16), and the array keeps that buffer reachable, so
+            // the weights are the file's pages themselves: no second copy (SD 1.5's F32 UNet: 3.4 GB instead of
+            // 6.7 GB resident after loading)
             return view;
         }
         try {
-            // on the CPU the view aliases the mapped file or a Java buffer: copy it into memory libtorch owns, in
-            // the compute type (the only copy kept)
-            return view.getDataType() == type ? view.duplicate() : view.toType(type, true);
+            // convert into memory libtorch owns, in the compute type (the only copy kept)
+            return view.toType(type, true);
         } finally {
             view.close();
         }
