@@ -51,7 +51,7 @@ public final class DjlTextEncoder implements TextEncoder {
      * Loads the text encoder that {@code source} configures and holds (a diffusers folder, or a single-file
      * checkpoint's view), with its weights held and computed in {@code computeType}.
      *
-     * @throws dev.suppress.core.ModelFormatException when the source does not hold a supported CLIP text model
+     * @throws dev.suppress.core.io.ModelFormatException when the source does not hold a supported CLIP text model
      */
     public static DjlTextEncoder open(PartSource source, ai.djl.Device device, DataType computeType) {
         return new DjlTextEncoder(ClipTextModel.load(source, device, computeType));

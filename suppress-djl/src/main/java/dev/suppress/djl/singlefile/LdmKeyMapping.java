@@ -1,6 +1,6 @@
 package dev.suppress.djl.singlefile;
 
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 
 import java.nio.file.Path;
 import java.util.ArrayList;

@@ -1,7 +1,7 @@
 package dev.suppress.djl.singlefile;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.io.TensorInfo;
 import dev.suppress.djl.weights.ConfigJson;

@@ -3,7 +3,7 @@ package dev.suppress.djl.singlefile;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.backend.UNetDescription.PredictionType;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.io.TensorInfo;

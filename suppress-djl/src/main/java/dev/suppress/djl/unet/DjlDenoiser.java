@@ -71,7 +71,7 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      * Loads the UNet that {@code source} configures and holds (a diffusers folder, or a single-file checkpoint's
      * view), with its weights held and its passes computed in {@code computeType}.
      *
-     * @throws dev.suppress.core.ModelFormatException when the source does not hold a supported UNet
+     * @throws dev.suppress.core.io.ModelFormatException when the source does not hold a supported UNet
      */
     public static DjlDenoiser open(PartSource source, ai.djl.Device device,
                                    UNetDescription.PredictionType predictionType, DataType computeType) {

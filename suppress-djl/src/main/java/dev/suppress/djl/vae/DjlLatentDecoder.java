@@ -73,7 +73,7 @@ public final class DjlLatentDecoder implements LatentDecoder {
      * Loads the decoder half of the VAE that {@code source} configures and holds (a diffusers folder, or a
      * single-file checkpoint's view).
      *
-     * @throws dev.suppress.core.ModelFormatException when the source does not hold a supported AutoencoderKL
+     * @throws dev.suppress.core.io.ModelFormatException when the source does not hold a supported AutoencoderKL
      */
     public static DjlLatentDecoder open(PartSource source, ai.djl.Device device, DataType computeType,
                                         VaeTiling tiling) {

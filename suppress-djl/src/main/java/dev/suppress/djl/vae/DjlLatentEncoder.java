@@ -61,7 +61,7 @@ public final class DjlLatentEncoder implements LatentEncoder {
      * Loads the encoder half of the VAE that {@code source} configures and holds (a diffusers folder, or a
      * single-file checkpoint's view).
      *
-     * @throws dev.suppress.core.ModelFormatException when the source does not hold a supported AutoencoderKL
+     * @throws dev.suppress.core.io.ModelFormatException when the source does not hold a supported AutoencoderKL
      */
     public static DjlLatentEncoder open(PartSource source, ai.djl.Device device, DataType computeType) {
         return new DjlLatentEncoder(VaePart.load(source, device, computeType, "encoder",
@@ -97,7 +97,7 @@ public final class DjlLatentEncoder implements LatentEncoder {
     /**
      * True when the VAE weights of {@code source} include an encoder.
      *
-     * @throws dev.suppress.core.ModelFormatException when the source has no readable weights
+     * @throws dev.suppress.core.io.ModelFormatException when the source has no readable weights
      */
     public static boolean isPresent(PartSource source) {
         try (TensorSource file = source.openWeights(false)) {

@@ -61,7 +61,7 @@ public final class PartLoading {
      * Loads a part from its configuration folder and weights source, with its parameters in {@code computeType}.
      *
      * @param computeType float32 or float16 (see {@link dev.suppress.djl.nn.ComputePrecision})
-     * @throws dev.suppress.core.ModelFormatException when the configuration or the weights do not fit
+     * @throws dev.suppress.core.io.ModelFormatException when the configuration or the weights do not fit
      */
     public static <C, T> T load(PartSource source, ai.djl.Device device, DataType computeType,
                                 Function<ConfigJson, C> readConfig, String modelName, List<String> foreignPrefixes,

@@ -48,7 +48,7 @@ public final class PartSource {
      * Opens the weights (the caller closes them).
      *
      * @param preferHalf prefer a {@code .fp16} variant file where the source has one
-     * @throws dev.suppress.core.ModelFormatException when there are no readable weights
+     * @throws dev.suppress.core.io.ModelFormatException when there are no readable weights
      */
     public TensorSource openWeights(boolean preferHalf) {
         return preferHalf ? halfFirst.get() : fullPrecision.get();

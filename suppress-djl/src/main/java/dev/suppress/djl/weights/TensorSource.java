@@ -30,7 +30,7 @@ public interface TensorSource extends AutoCloseable {
     /**
      * The dtype and shape of one tensor (its offsets are those of the underlying file and only informative).
      *
-     * @throws dev.suppress.core.ModelFormatException when there is no such tensor
+     * @throws dev.suppress.core.io.ModelFormatException when there is no such tensor
      */
     TensorInfo info(String name);
 

@@ -1,6 +1,6 @@
 package dev.suppress.djl.singlefile;
 
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.djl.clip.DjlTextEncoder;
 import dev.suppress.djl.unet.DjlDenoiser;
 import dev.suppress.djl.vae.DjlLatentDecoder;

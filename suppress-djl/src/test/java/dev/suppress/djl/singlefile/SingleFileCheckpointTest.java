@@ -1,6 +1,6 @@
 package dev.suppress.djl.singlefile;
 
-import dev.suppress.core.ModelFormatException;
+import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.SuppressionRequest;
 import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.Suppressor;
