@@ -163,7 +163,8 @@ class DjlSuppressionEndToEndTest {
             SuppressionResult seeded = suppressor.generate(SuppressionRequest.builder("a man without glasses")
                     .suppress("glasses").seed(2023).steps(1).itoIterations(0).build());
             SuppressionResult given = suppressor.generate(SuppressionRequest.builder("a man without glasses")
-                    .suppress("glasses").initialLatent(golden.tensor("initial_latent")).steps(1).itoIterations(0).build());
+                    .suppress("glasses").initialLatent(golden.tensor("initial_latent")).steps(1).itoIterations(0)
+                    .build());
             assertEquals(given.originalLatent(), seeded.originalLatent());
         }
     }
