@@ -95,20 +95,20 @@ final class SuppressionPipeline {
             boolean fast = request.schedule().mode() == Mode.FAST;
             ForwardExtent extent = fast ? ForwardExtent.THROUGH_CAPTURED_LAYERS : ForwardExtent.FULL;
             InferenceTimeOptimization optimization = new InferenceTimeOptimization(
-                    gradient(work.count(null), denoiser, extent, promptLength));
+                    gradient(true, denoiser, extent, promptLength));
             InferenceTimeOptimization audit = request.ito().audit()
-                    ? new InferenceTimeOptimization(gradient(null, backend.denoiser(), ForwardExtent.FULL,
+                    ? new InferenceTimeOptimization(gradient(false, backend.denoiser(), ForwardExtent.FULL,
                     promptLength)) : null;
             return new SuppressionRun(request, listener, promptLength, negatives, embedding, unconditional,
                     denoiser, new DdimScheduler(schedulerConfig, request.schedule().steps()), resolution, clock,
                     optimization, audit, backend.denoiser());
         }
 
-        /** Autograd when the backend has it (counted when {@code counted} is given), else finite differences. */
-        private ContextGradient gradient(Object counted, DenoiserWithAttention on, ForwardExtent extent,
+        /** Autograd when the backend has it (in the run's work when {@code counted}), else finite differences. */
+        private ContextGradient gradient(boolean counted, DenoiserWithAttention on, ForwardExtent extent,
                                          int promptLength) {
             return backend.gradientProbe()
-                    .<ContextGradient>map(probe -> new AutogradContextGradient(counted != null ? work.count(probe)
+                    .<ContextGradient>map(probe -> new AutogradContextGradient(counted ? work.count(probe)
                             : probe, extent))
                     .orElseGet(() -> new FiniteDifferenceContextGradient(on, finiteDifferences, promptLength,
                             negatives, 2 * finiteDifferences.directions() + 1));

@@ -1,0 +1,99 @@
+package dev.suppress.benchmarks;
+
+import dev.suppress.core.Mode;
+import dev.suppress.core.SuppressionRequest;
+import dev.suppress.core.SuppressionResult;
+import dev.suppress.core.Suppressor;
+import dev.suppress.core.ito.FastItoOptions;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Fast mode's adaptive ITO on a grid of prompt × seed runs on the fixture model, each with the matched-state audit
+ * (the reference's ITO from fast mode's own inputs at every ITO step): per run the worst step's
+ * {@code (fast − reference) / max |reference|} against the issue's 5% slack, the updates each step took, and the
+ * suppressed-only UNet work against reference mode's (one reference run: its schedule's work does not depend on
+ * the prompt). Prints a markdown table.
+ *
+ * <pre>java -cp benchmarks/target/benchmarks.jar dev.suppress.benchmarks.ItoGrid [tolerance drift iterations]</pre>
+ */
+public final class ItoGrid {
+
+    /** The slack: fast may exceed the reference by 5% of the run's largest reference loss magnitude. */
+    static final double LOSS_SLACK = 0.05;
+
+    private record Case(String prompt, List<String> words) {
+    }
+
+    private static final List<Case> CASES = List.of(
+            new Case("a man without glasses", List.of("glasses")),
+            new Case("a cat wearing a red hat", List.of("hat")),
+            new Case("a city street at night without cars", List.of("cars")),
+            new Case("a bowl of fruit with no bananas", List.of("bananas")),
+            new Case("a portrait of a woman without earrings and without a necklace",
+                    List.of("earrings", "necklace")),
+            new Case("a mountain lake at sunset with no sailboats", List.of("sailboats")),
+            new Case("a living room without a television or a sofa", List.of("television", "sofa")),
+            new Case("a beach without a hot air balloon in the sky", List.of("hot air balloon")));
+
+    private static final long[] SEEDS = {2023, 7, 42};
+
+    private ItoGrid() {
+    }
+
+    public static void main(String[] args) {
+        FastItoOptions defaults = FastItoOptions.DEFAULT;
+        FastItoOptions options = args.length == 3 ? new FastItoOptions(true, defaults.firstStepIterations(),
+                defaults.firstStepRule(), Integer.parseInt(args[2]), defaults.rule(), Double.parseDouble(args[0]),
+                Double.parseDouble(args[1]), defaults.driftIterations()) : defaults;
+        Path folder = Fixtures.tinyModel();
+        try (Suppressor suppressor = Suppressor.builder().backend("djl").modelFolder(folder).build()) {
+            double referenceWork = suppressor.generate(SuppressionRequest.builder(CASES.get(0).prompt())
+                    .suppress("glasses").seed(SEEDS[0]).mode(Mode.REFERENCE).build()).work().forwardEquivalents();
+            System.out.printf(Locale.ROOT, "fast ITO: %s%nreference mode's UNet work: %.1f forward-equivalents%n%n",
+                    options, referenceWork);
+            System.out.println("| run | prompt | target | seed | updates per ITO step | worst (fast-ref)/max ref "
+                    + "| within 5% | work vs reference |");
+            System.out.println("|---|---|---|---|---|---|---|---|");
+            int run = 0;
+            int failed = 0;
+            double worstRatio = 0;
+            List<Double> workRatios = new ArrayList<>();
+            for (Case c : CASES) {
+                for (long seed : SEEDS) {
+                    SuppressionResult result = suppressor.generate(SuppressionRequest.builder(c.prompt())
+                            .suppress(c.words().toArray(String[]::new)).seed(seed).mode(Mode.FAST)
+                            .suppressedOnly(true).fastIto(options).itoAudit(true).build());
+                    double maxReference = 0;
+                    for (SuppressionResult.ItoAudit audit : result.itoAudits()) {
+                        maxReference = Math.max(maxReference, Math.abs(audit.referenceLoss()));
+                    }
+                    double worst = Double.NEGATIVE_INFINITY;
+                    for (SuppressionResult.ItoAudit audit : result.itoAudits()) {
+                        worst = Math.max(worst, (audit.fastLoss() - audit.referenceLoss()) / maxReference);
+                    }
+                    List<String> updates = new ArrayList<>();
+                    for (SuppressionResult.ItoStep step : result.itoSteps()) {
+                        // evaluated iterates, then the best one's loss repeated: updates = evaluations - 1
+                        updates.add(Integer.toString(step.losses().length - 2));
+                    }
+                    double work = result.work().forwardEquivalents() / referenceWork;
+                    workRatios.add(work);
+                    boolean within = worst <= LOSS_SLACK;
+                    failed += within ? 0 : 1;
+                    worstRatio = Math.max(worstRatio, worst);
+                    System.out.printf(Locale.ROOT, "| %d | %s | %s | %d | %s | %+.3f | %s | %.3f |%n", ++run,
+                            c.prompt(), String.join(" + ", c.words()), seed, String.join(" ", updates), worst,
+                            within ? "yes" : "NO", work);
+                }
+            }
+            System.out.printf(Locale.ROOT, "%n%d runs, %d outside the slack, worst %+.3f; work vs reference "
+                            + "%.3f .. %.3f%n", run, failed, worstRatio,
+                    workRatios.stream().mapToDouble(Double::doubleValue).min().orElse(0),
+                    workRatios.stream().mapToDouble(Double::doubleValue).max().orElse(0));
+        }
+    }
+}
