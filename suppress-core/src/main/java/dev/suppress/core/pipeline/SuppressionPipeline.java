@@ -27,6 +27,7 @@ import dev.suppress.core.backend.ForwardExtent;
 import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.LatentEncoder;
 import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.core.health.NumericalHealth;
 import dev.suppress.core.ito.AutogradContextGradient;
 import dev.suppress.core.ito.ContextGradient;
 import dev.suppress.core.ito.FiniteDifferenceContextGradient;
@@ -267,6 +268,7 @@ public final class SuppressionPipeline {
         clock.lap();
         Tensor images = backend.decoder().decode(withOriginal
                 ? Tensor.concat(finalLatents.original, finalLatents.suppressed) : finalLatents.suppressed);
+        run.health.decoded(images);
         clock.decoding = clock.lap();
         TokenAttention attention = new TokenAttention(displayTokens(prompt), run.originalMaps.mean(),
                 run.suppressedMaps.mean());
@@ -432,6 +434,7 @@ public final class SuppressionPipeline {
         private final MapAverage suppressedMaps;
         private final int resolution;
         private final Clock clock;
+        private final NumericalHealth health;
         private Tensor regularisedEmbedding;
         /** Fast mode: how many steps were optimised so far. */
         private int optimisedSteps;
@@ -447,7 +450,9 @@ public final class SuppressionPipeline {
             this.promptLength = prompt.length();
             this.negatives = negatives;
             this.embedding = embedding;
-            this.denoiser = denoiser;
+            this.health = new NumericalHealth(backend.precision(), schedulerConfig, request.steps());
+            health.embedding("prompt", embedding);
+            this.denoiser = health.watch(denoiser);
             this.resolution = resolution;
             this.clock = clock;
             this.fast = request.mode() == Mode.FAST;
@@ -465,7 +470,7 @@ public final class SuppressionPipeline {
                     .<ContextGradient>map(probe -> new AutogradContextGradient(work.count(probe), extent))
                     .orElseGet(() -> new FiniteDifferenceContextGradient(denoiser, finiteDifferences,
                             promptLength, negatives, 2 * finiteDifferences.directions() + 1));
-            this.optimization = new InferenceTimeOptimization(gradient);
+            this.optimization = new InferenceTimeOptimization(health.watch(gradient));
             this.originalMaps = new MapAverage(resolution);
             this.suppressedMaps = new MapAverage(resolution);
         }
@@ -514,6 +519,7 @@ public final class SuppressionPipeline {
                 }
                 original = next.original;
                 suppressed = next.suppressed;
+                health.afterStep(stepIndex, original, suppressed);
                 Progress progress = listener.onDenoisingStep(new ProgressListener.DenoisingStep(stepIndex, steps,
                         timestep, phase, originalStopped ? null : original, suppressed, erased));
                 if (progress == Progress.CANCEL) {
