@@ -2,6 +2,8 @@ package dev.suppress.core.image;
 
 import dev.suppress.core.tensor.Tensor;
 
+import dev.suppress.core.validation.RequestValidator;
+
 import javax.imageio.ImageIO;
 import java.awt.Color;
 import java.awt.Font;
@@ -217,6 +219,7 @@ public final class Images {
      * @throws IllegalArgumentException when the file is not an image ImageIO can read
      */
     public static BufferedImage read(Path file) {
+        RequestValidator.imageFile(file);
         try {
             BufferedImage image = ImageIO.read(file.toFile());
             if (image == null) {
