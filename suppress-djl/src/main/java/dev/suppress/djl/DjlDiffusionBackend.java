@@ -91,6 +91,7 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
         Precision precision = ComputePrecision.resolve(options.precision(), device);
         DataType networks = ComputePrecision.dataType(precision);
         DataType vaeType = precision == Precision.FP16 ? DataType.FLOAT32 : networks;
+        DjlModelCheck.require(folder, precision, networks, vaeType);
         List<AutoCloseable> opened = new ArrayList<>();
         try {
             DjlTextEncoder textEncoder = remember(opened, DjlTextEncoder.open(folder.resolve("text_encoder"), device,
