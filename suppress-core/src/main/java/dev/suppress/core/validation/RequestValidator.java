@@ -89,7 +89,7 @@ public final class RequestValidator {
             Tensor latent = request.initialLatent();
             latentHeight = latent.dim(2);
             latentWidth = latent.dim(3);
-            if (latentHeight % factor != 0 || latentWidth % factor != 0 || latentHeight == 0) {
+            if (latentHeight % factor != 0 || latentWidth % factor != 0 || latentHeight == 0 || latentWidth == 0) {
                 throw new IllegalArgumentException("initialLatent is " + latent + ": its sides must be positive "
                         + "multiples of " + factor + ", as the UNet halves them " + Integer.numberOfTrailingZeros(
                         factor) + " times (a " + unet.sampleSize() + "x" + unet.sampleSize() + " latent for this "
