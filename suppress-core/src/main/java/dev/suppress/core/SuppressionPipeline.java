@@ -74,7 +74,9 @@ final class SuppressionPipeline {
         final int[] negatives;
         final Tensor embedding;
         final WorkCounter work = new WorkCounter(backend.denoiser());
-        final DenoiserWithAttention denoiser = work.counted();
+        final NumericalHealth health;
+        /** The counted denoiser, its inputs and outputs checked for non-finite values. */
+        final DenoiserWithAttention denoiser;
 
         Setup(SuppressionRequest request, ProgressListener listener) {
             this.request = request;
@@ -82,6 +84,9 @@ final class SuppressionPipeline {
             this.prompt = tokenizer.tokenize(request.prompt());
             this.negatives = negativeTokens(request, prompt);
             this.embedding = backend.textEncoder().encode(prompt.inputIds());
+            this.health = new NumericalHealth(backend.precision(), schedulerConfig, request.schedule().steps());
+            health.embedding("prompt", embedding);
+            this.denoiser = health.watch(work.counted());
         }
 
         Tensor encode(String text) {
@@ -95,13 +100,13 @@ final class SuppressionPipeline {
             boolean fast = request.schedule().mode() == Mode.FAST;
             ForwardExtent extent = fast ? ForwardExtent.THROUGH_CAPTURED_LAYERS : ForwardExtent.FULL;
             InferenceTimeOptimization optimization = new InferenceTimeOptimization(
-                    gradient(true, denoiser, extent, promptLength));
+                    health.watch(gradient(true, denoiser, extent, promptLength)));
             InferenceTimeOptimization audit = request.ito().audit()
                     ? new InferenceTimeOptimization(gradient(false, backend.denoiser(), ForwardExtent.FULL,
                     promptLength)) : null;
             return new SuppressionRun(request, listener, promptLength, negatives, embedding, unconditional,
                     denoiser, new DdimScheduler(schedulerConfig, request.schedule().steps()), resolution, clock,
-                    optimization, audit, backend.denoiser());
+                    optimization, audit, backend.denoiser(), health);
         }
 
         /** Autograd when the backend has it (in the run's work when {@code counted}), else finite differences. */
@@ -120,6 +125,7 @@ final class SuppressionPipeline {
             Tensor images = backend.decoder().decode(withOriginal
                     ? Tensor.concat(last.original(), last.suppressed()) : last.suppressed());
             clock.decoding = clock.lap();
+            health.decoded(images);
             TokenAttention attention = new TokenAttention(displayTokens(prompt), run.originalMaps.mean(),
                     run.suppressedMaps.mean());
             List<Integer> suppressed = new ArrayList<>();

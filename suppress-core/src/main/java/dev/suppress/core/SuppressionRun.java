@@ -44,17 +44,20 @@ final class SuppressionRun {
     final int resolution;
     final MapAverage originalMaps;
     final MapAverage suppressedMaps;
+    private final NumericalHealth health;
     private Tensor regularisedEmbedding;
 
     /**
      * @param optimization      ITO's gradient steps on the run's counted probe
      * @param auditOptimization the audit's, outside the work count, or null without an audit
      * @param auditDenoiser     the audit's denoiser, outside the work count, or null
+     * @param health            checks the latents after every step for non-finite values
      */
     SuppressionRun(SuppressionRequest request, ProgressListener listener, int promptLength, int[] negatives,
                    Tensor embedding, IntFunction<Tensor> unconditional, DenoiserWithAttention denoiser,
                    DdimScheduler scheduler, int resolution, RunClock clock, InferenceTimeOptimization optimization,
-                   InferenceTimeOptimization auditOptimization, DenoiserWithAttention auditDenoiser) {
+                   InferenceTimeOptimization auditOptimization, DenoiserWithAttention auditDenoiser,
+                   NumericalHealth health) {
         this.request = request;
         this.listener = listener;
         this.promptLength = promptLength;
@@ -62,6 +65,7 @@ final class SuppressionRun {
         this.embedding = embedding;
         this.unconditional = unconditional;
         this.scheduler = scheduler;
+        this.health = health;
         this.resolution = resolution;
         boolean fast = request.schedule().mode() == Mode.FAST;
         this.regularization = new SoftWeightedRegularization(request.swr().variant(), request.swr().alpha());
@@ -92,6 +96,7 @@ final class SuppressionRun {
         for (int stepIndex = fromStep; stepIndex < toStep; stepIndex++) {
             Schedule.Outcome outcome = schedule.step(stepIndex, current);
             current = outcome.next();
+            health.afterStep(stepIndex, current.original(), current.suppressed());
             ProgressListener.Phase phase = outcome.optimised() ? ProgressListener.Phase.OPTIMISED
                     : stepIndex >= erasureStartStep ? ProgressListener.Phase.REGULARISED
                     : ProgressListener.Phase.SHARED;

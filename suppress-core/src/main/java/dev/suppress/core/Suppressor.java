@@ -10,6 +10,7 @@ import dev.suppress.core.backend.Precision;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.text.ClipTokenizer;
+import dev.suppress.core.validation.InsufficientMemoryException;
 import dev.suppress.core.text.TokenizedPrompt;
 
 import java.nio.file.Files;
@@ -73,6 +74,7 @@ public final class Suppressor implements AutoCloseable {
      */
     public synchronized SuppressionResult generate(SuppressionRequest request, ProgressListener listener) {
         ensureOpen();
+        check(request);
         return pipeline.generate(Objects.requireNonNull(request, "request"), Objects.requireNonNull(listener,
                 "listener"));
     }
@@ -96,8 +98,23 @@ public final class Suppressor implements AutoCloseable {
      */
     public synchronized ImageEditResult edit(ImageEditRequest request, ProgressListener listener) {
         ensureOpen();
+        check(Objects.requireNonNull(request, "request").suppression());
         return pipeline.edit(Objects.requireNonNull(request, "request"), Objects.requireNonNull(listener,
                 "listener"));
+    }
+
+    /**
+     * Checks a request against this model without running it: what {@link #generate} would refuse before its first
+     * UNet call ({@link RequestValidator}), and warnings for what it would do silently (truncate a long prompt).
+     *
+     * @return the warnings, empty when there is nothing to say
+     * @throws IllegalArgumentException naming the option, the word or the file
+     * @throws InsufficientMemoryException when the UNet's attention at the requested size cannot fit
+     */
+    public List<String> check(SuppressionRequest request) {
+        ensureOpen();
+        return RequestValidator.check(Objects.requireNonNull(request, "request"), tokenizer,
+                backend.denoiser().description(), backend.precision());
     }
 
     /** How the model's tokenizer splits a prompt (to choose words or token indices to suppress). */

@@ -101,6 +101,9 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
                         predictionType);
             }
         }
+        DataType networks = ComputePrecision.dataType(precision);
+        // the whole folder checked (tensors, configs, memory) before any weight is read
+        DjlModelCheck.require(folder, precision, networks, precision == Precision.FP16 ? DataType.FLOAT32 : networks);
         return open(PartSource.folder(folder.resolve("text_encoder")), PartSource.folder(folder.resolve("unet")),
                 PartSource.folder(folder.resolve("vae")), device, precision, predictionType);
     }

@@ -3,6 +3,7 @@ package dev.suppress.core.image;
 
 import dev.suppress.core.tensor.Tensor;
 
+
 import javax.imageio.ImageIO;
 import java.awt.Color;
 import java.awt.Font;
@@ -218,6 +219,7 @@ public final class Images {
      * @throws IllegalArgumentException when the file is not an image ImageIO can read
      */
     public static BufferedImage read(Path file) {
+        ImageFiles.check(file);
         try {
             BufferedImage image = ImageIO.read(file.toFile());
             if (image == null) {
