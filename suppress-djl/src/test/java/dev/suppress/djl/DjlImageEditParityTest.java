@@ -250,9 +250,9 @@ class DjlImageEditParityTest {
                         ProgressListener.NONE);
         assertSame(Inversion.NULL_TEXT, result.inversion());
         assertEquals(4, result.unconditionalEmbeddings().size());
-        // inversion 4; null text 4 x (1 conditional + 2 guided); suppression 4 x 4 + 3 ITO reference passes;
-        // probes: null text 4 x 2, ITO 3 x 1 (tau 0.8 of 4 steps starts at step 1)
-        WorkAssertions.assertPasses(4 + 12 + 16 + 3, 0, 8 + 3, result.suppression().work());
+        // inversion 4; null text 4 x (1 conditional + 2 guided); suppression 4 x 4 + 1 ITO reference pass;
+        // probes: null text 4 x 2, ITO 1 x 1 (the window [0.2, 0.4) of 4 steps is step 1 alone)
+        WorkAssertions.assertPasses(4 + 12 + 16 + 1, 0, 8 + 1, result.suppression().work());
     }
 
     /** 8-bit images of values within 1e-5: truncation may land one level apart. */
