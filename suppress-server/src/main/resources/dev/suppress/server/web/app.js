@@ -72,6 +72,7 @@ function renderTokens() {
     chip.type = 'button';
     chip.className = 'chip' + (state.selected.has(token.index) ? ' selected' : '');
     chip.dataset.index = token.index;
+    chip.dataset.text = token.text;
     chip.title = `token ${token.index}: ${token.token}`;
     chip.append(token.text);
     const index = document.createElement('span');
