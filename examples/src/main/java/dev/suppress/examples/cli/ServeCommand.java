@@ -51,8 +51,9 @@ final class ServeCommand implements Callable<Integer> {
             description = "The largest photo an edit accepts, in MiB (default ${DEFAULT-VALUE}).")
     int maxUploadMb;
 
+    /** Serves until the process is stopped (the shutdown hook closes the server) or this thread is interrupted. */
     @Override
-    public Integer call() throws InterruptedException {
+    public Integer call() {
         PrintWriter stderr = spec.commandLine().getErr();
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("--port must be in 0..65535, got " + port);
@@ -71,6 +72,7 @@ final class ServeCommand implements Callable<Integer> {
             stderr.flush();
         }
         long loadStarted = System.nanoTime();
+        boolean interrupted = false;
         try (Suppressor suppressor = modelOptions.open(folder, null)) {
             stderr.printf(Locale.ROOT, "loaded %s (%s on %s, %s) in %.1f s%n", folder, suppressor.backendName(),
                     modelOptions.device, suppressor.precision().label(),
@@ -87,9 +89,28 @@ final class ServeCommand implements Callable<Integer> {
                 spec.commandLine().getOut().println("Serving on " + server.uri() + " (images in "
                         + server.outputFolder() + "); stop with Ctrl-C");
                 spec.commandLine().getOut().flush();
-                server.awaitClose();
+                try {
+                    server.awaitClose();
+                } catch (InterruptedException e) {
+                    // stopped by its caller (an embedding program, a test): close below, as Ctrl-C would; the
+                    // interrupt is restored only afterwards, since Jetty's stop would throw on an interrupted thread
+                    interrupted = true;
+                } finally {
+                    removeHook(hook);
+                }
             }
         }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
         return 0;
+    }
+
+    private static void removeHook(Thread hook) {
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException e) {
+            // the JVM is already shutting down: the hook is running or has run
+        }
     }
 }
