@@ -148,8 +148,19 @@ public final class SuppressServer implements AutoCloseable {
                     ctx.status(HttpStatus.NOT_FOUND).json(Map.of("error", e.getMessage())));
             config.routes.exception(JobQueue.QueueFullException.class, (e, ctx) ->
                     ctx.status(HttpStatus.TOO_MANY_REQUESTS).json(Map.of("error", e.getMessage())));
-            config.routes.exception(Exception.class, (e, ctx) ->
-                    ctx.status(HttpStatus.INTERNAL_SERVER_ERROR).json(Map.of("error", describe(e))));
+            config.routes.exception(Exception.class, (e, ctx) -> {
+                if (isBadMultipart(e)) {
+                    // Jetty's multipart parser refuses a part over the size limit, or a malformed body, when the
+                    // parts are first read; it arrives wrapped
+                    Map<String, Object> body = new LinkedHashMap<>();
+                    body.put("error", "The upload was refused: a photo may have at most " + maxUploadBytes
+                            + " bytes, and the body must be well-formed multipart/form-data (" + describe(e) + ")");
+                    body.put("field", "image");
+                    ctx.status(HttpStatus.BAD_REQUEST).json(body);
+                } else {
+                    ctx.status(HttpStatus.INTERNAL_SERVER_ERROR).json(Map.of("error", describe(e)));
+                }
+            });
         });
         try {
             app.start();
@@ -256,6 +267,11 @@ public final class SuppressServer implements AutoCloseable {
         Job job;
         String id = UUID.randomUUID().toString();
         if (ctx.isMultipartFormData()) {
+            long length = ctx.contentLength();
+            if (length > maxUploadBytes + MAX_JSON_BYTES) {
+                throw new BadRequestException("image", "The upload has " + length + " bytes; a photo may have at most "
+                        + maxUploadBytes + " bytes");
+            }
             UploadedFile upload;
             String optionsText;
             try {
@@ -481,6 +497,15 @@ public final class SuppressServer implements AutoCloseable {
             return "text/css; charset=utf-8";
         }
         return "text/html; charset=utf-8";
+    }
+
+    private static boolean isBadMultipart(Throwable error) {
+        for (Throwable at = error; at != null; at = at.getCause()) {
+            if (at instanceof org.eclipse.jetty.http.BadMessageException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The message, with the cause's when it adds something, on one line. */

@@ -285,6 +285,22 @@ class SuppressServerApiTest {
         assertEquals("seed", withSeed.json().get("field").asText(), withSeed.text());
     }
 
+    @Test
+    void aPhotoOverTheUploadLimitIsRefusedNamingTheImage() throws IOException {
+        byte[] photo = Files.readAllBytes(Fixtures.path("real/input.png"));
+        try (SuppressServer small = SuppressServer.builder(suppressor, Fixtures.tinyModel()).port(0)
+                .outputFolder(output.resolve("limited")).maxUploadBytes(photo.length / 2).start()) {
+            ObjectNode options = ApiClient.options("a man with glasses").put("inversion", "npi");
+            options.putArray("suppress").add("glasses");
+            ApiClient.Reply refused = new ApiClient(small.uri()).postEdit(photo, "input.png", options);
+            assertEquals(400, refused.status(), refused.text());
+            assertEquals("image", refused.json().get("field").asText(), refused.text());
+            assertTrue(refused.json().get("error").asText().contains("at most " + photo.length / 2 + " bytes"),
+                    refused.text());
+            assertEquals(List.of(), strings(new ApiClient(small.uri()).get("/api/v1/queue").json().get("jobs")));
+        }
+    }
+
     private static void assertBadRequest(ObjectNode options, String field, String message) {
         ApiClient.Reply reply = client.post("/api/v1/jobs", options);
         assertEquals(400, reply.status(), reply.text());
