@@ -21,7 +21,7 @@ import java.util.concurrent.Callable;
  * the error is one line on standard error; {@code --verbose} adds the stack trace.
  */
 @Command(name = "suppress", mixinStandardHelpOptions = true, versionProvider = SuppressCli.Version.class,
-        subcommands = {GenerateCommand.class, EditCommand.class, MakeModelCommand.class,
+        subcommands = {GenerateCommand.class, EditCommand.class, ServeCommand.class, MakeModelCommand.class,
                 CommandLine.HelpCommand.class},
         description = "Stable Diffusion that suppresses what the prompt names but you do not want.")
 public final class SuppressCli implements Callable<Integer> {
