@@ -138,9 +138,9 @@ class RequestValidatorTest {
                 warnings.get(0));
         SuppressionPipeline pipeline = new SuppressionPipeline(new FakeBackend(), tokenizer,
                 SchedulerConfig.suppressEotReference(), FiniteDifferenceOptions.DEFAULT);
-        assertRefused(() -> pipeline.generate(SuppressionRequest.builder(longPrompt).suppress("glasses").steps(2)
+        assertRefused(() -> pipeline.generate(SuppressionRequest.builder(longPrompt).suppress("glasses").steps(5)
                 .build(), ProgressListener.NONE), "'glasses'", "truncation");
-        assertRefused(() -> pipeline.generate(request().suppress("hat").steps(2).build(), ProgressListener.NONE),
+        assertRefused(() -> pipeline.generate(request().suppress("hat").steps(5).build(), ProgressListener.NONE),
                 "'hat'");
     }
 
