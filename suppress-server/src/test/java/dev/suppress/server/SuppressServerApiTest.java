@@ -137,7 +137,7 @@ class SuppressServerApiTest {
     @Test
     void aSecondJobWaitsInTheQueueAndRunsAfterTheFirst() {
         ApiClient.Reply first = client.post("/api/v1/jobs", smallJob(12));
-        ApiClient.Reply second = client.post("/api/v1/jobs", smallJob(2));
+        ApiClient.Reply second = client.post("/api/v1/jobs", smallJob(2).put("itoIterations", 0));
         assertEquals(202, first.status(), first.text());
         assertEquals(202, second.status(), second.text());
         String firstId = first.json().get("id").asText();
@@ -177,7 +177,7 @@ class SuppressServerApiTest {
             ApiClient smallClient = new ApiClient(small.uri());
             ApiClient.Reply running = smallClient.post("/api/v1/jobs", smallJob(50));
             assertEquals(202, running.status(), running.text());
-            ApiClient.Reply refused = smallClient.post("/api/v1/jobs", smallJob(2));
+            ApiClient.Reply refused = smallClient.post("/api/v1/jobs", smallJob(2).put("itoIterations", 0));
             assertEquals(429, refused.status(), refused.text());
             assertTrue(refused.json().get("error").asText().contains("queue is full"), refused.text());
 
@@ -253,7 +253,7 @@ class SuppressServerApiTest {
         assertTrue(missing.json().get("error").asText().contains("no-such-job"), missing.text());
         assertEquals(404, client.get("/api/v1/jobs/no-such-job/events").status());
 
-        String id = client.post("/api/v1/jobs", smallJob(1)).json().get("id").asText();
+        String id = client.post("/api/v1/jobs", smallJob(1).put("itoIterations", 0)).json().get("id").asText();
         client.awaitEnd(id);
         assertEquals(200, client.get("/api/v1/jobs/" + id + "/images/suppressed.png").status());
         assertEquals(404, client.get("/api/v1/jobs/" + id + "/images/other.png").status());
