@@ -74,7 +74,8 @@ final class ItoRunner {
         AttentionObjective objective = loss.objective(referenceMaps);
         int cap = Math.min(options.iterations(), cold ? fast.firstStepIterations()
                 : Math.max(fast.iterations(), fast.driftIterations()));
-        double margin = previousLoss * (1 + fast.driftMargin());
+        // drifted: above the previous step's final loss by more than the margin of its magnitude (losses go negative)
+        double margin = previousLoss + fast.driftMargin() * Math.abs(previousLoss);
         InferenceTimeOptimization.Outcome outcome = optimization.optimiseAdaptive(latent, timestep,
                 cold ? regularised : previous, capture, objective, stepSize(stepIndex),
                 cold ? fast.firstStepRule() : fast.rule(), fast.relativeTolerance(),

@@ -10,6 +10,8 @@ import dev.suppress.core.testing.Fixtures;
 import dev.suppress.djl.weights.PartSource;
 import dev.suppress.djl.weights.TensorSource;
 import dev.suppress.djl.weights.WeightFiles;
+import dev.suppress.core.testing.TensorAssertions;
+import dev.suppress.core.testing.TensorAssertions.Tolerance;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -109,9 +111,16 @@ class SingleFileCheckpointTest {
         try (Suppressor suppressor = Suppressor.builder().backend("djl").modelFolder(prepared).build()) {
             actual = suppressor.generate(request);
         }
-        assertArrayEquals(expected.suppressedLatent().toArray(), actual.suppressedLatent().toArray());
-        assertArrayEquals(expected.originalLatent().toArray(), actual.originalLatent().toArray());
-        assertArrayEquals(expected.suppressedImage().toArray(), actual.suppressedImage().toArray());
+        // The folder's F32 weights alias its mapped file in place, the file's go through the renaming view: kernels
+        // can take differently aligned paths (1-ulp differences, measured), which ITO amplifies to ~3e-5 over three
+        // steps. The tensors themselves are compared exactly in the tests above.
+        Tolerance sameWeights = new Tolerance(1e-4, 1e-5, "same weights, differently aligned, amplified by ITO");
+        TensorAssertions.assertClose("suppressed latent", expected.suppressedLatent(), actual.suppressedLatent(),
+                sameWeights);
+        TensorAssertions.assertClose("original latent", expected.originalLatent(), actual.originalLatent(),
+                sameWeights);
+        TensorAssertions.assertClose("suppressed image", expected.suppressedImage(), actual.suppressedImage(),
+                sameWeights);
     }
 
     @Test

@@ -92,7 +92,7 @@ public final class InferenceTimeOptimization {
 
     /**
      * Fast mode's optimisation: gradient steps from {@code start} until an update lowers the best loss by less than
-     * {@code relativeTolerance} of it, two updates in a row fail to lower it, or the budget is spent; the iterate
+     * {@code relativeTolerance} of its magnitude (the attention loss is often negative), two updates in a row fail to lower it, or the budget is spent; the iterate
      * with the lowest loss is returned. The budget (most updates) is chosen from the loss at {@code start}; the
      * iterate after the last update is evaluated with {@code lossOnly} (a forward pass without backward). The step
      * size follows {@code rule}.
@@ -137,7 +137,7 @@ public final class InferenceTimeOptimization {
                 failures++;
             }
             boolean stop = result == null || value == 0.0 || updates >= maxUpdates || failures >= 2
-                    || (improved && iteration > 0 && previousBest - value < relativeTolerance * previousBest);
+                    || (improved && iteration > 0 && previousBest - value < relativeTolerance * Math.abs(previousBest));
             Tensor next = embedding;
             if (!stop) {
                 if (improved || rule == FastItoOptions.StepRule.FIXED) {
