@@ -32,7 +32,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Single-file LDM checkpoints written from our own tiny models ({@link LdmCheckpointWriter}): SD 1.x (the fixture)
  * and SD 2.x-shaped (OpenCLIP layout with fused q/k/v, a dropped last layer, linear projections, v-prediction),
  * paired with their folders' configs ({@code --config}). They must load to the folder's exact tensors and
- * generate exactly the folder's latents and images (same weights, same code: no tolerance).
+ * generate the folder's latents and images to float32 rounding (where no ITO amplifies it).
  */
 class SingleFileCheckpointTest {
 
@@ -101,26 +101,31 @@ class SingleFileCheckpointTest {
     }
 
     private static void assertSameRun(Path folder, Path prepared) {
-        SuppressionRequest request = SuppressionRequest.builder("a man without glasses").suppress("glasses")
-                .seed(7).steps(3).itoIterations(2).build();
-        SuppressionResult expected;
-        try (Suppressor suppressor = Suppressor.builder().backend("djl").modelFolder(folder).build()) {
-            expected = suppressor.generate(request);
-        }
-        SuppressionResult actual;
-        try (Suppressor suppressor = Suppressor.builder().backend("djl").modelFolder(prepared).build()) {
-            actual = suppressor.generate(request);
-        }
         // The folder's F32 weights alias its mapped file in place, the file's go through the renaming view: kernels
-        // can take differently aligned paths (1-ulp differences, measured), which ITO amplifies to ~3e-5 over three
-        // steps. The tensors themselves are compared exactly in the tests above.
-        Tolerance sameWeights = new Tolerance(1e-4, 1e-5, "same weights, differently aligned, amplified by ITO");
-        TensorAssertions.assertClose("suppressed latent", expected.suppressedLatent(), actual.suppressedLatent(),
+        // take differently aligned paths (1-ulp differences per pass, as DjlDenoiserVariantsTest's other kernels),
+        // which three chained steps of the random tiny model grow to 4.5e-5 on latents of magnitude ~0.7 (measured,
+        // SD 1 and SD 2). ITO would amplify that further (ALGORITHM.md), so chained runs are compared where no ITO
+        // acts: the original branch of a suppressed run, and the suppressed branch of an SWR-only run. A wrong or
+        // misnamed tensor moves these by O(1). The tensors themselves are compared exactly above.
+        SuppressionRequest withIto = SuppressionRequest.builder("a man without glasses").suppress("glasses")
+                .seed(7).steps(3).itoIterations(2).build();
+        SuppressionRequest swrOnly = SuppressionRequest.builder("a man without glasses").suppress("glasses")
+                .seed(7).steps(3).itoIterations(0).build();
+        SuppressionResult[] expected = generateBoth(folder, withIto, swrOnly);
+        SuppressionResult[] actual = generateBoth(prepared, withIto, swrOnly);
+        Tolerance sameWeights = new Tolerance(1e-4, 1e-4, "same weights, other kernels (as DjlDenoiserVariantsTest), three chained steps");
+        TensorAssertions.assertClose("original latent", expected[0].originalLatent(), actual[0].originalLatent(),
                 sameWeights);
-        TensorAssertions.assertClose("original latent", expected.originalLatent(), actual.originalLatent(),
-                sameWeights);
-        TensorAssertions.assertClose("suppressed image", expected.suppressedImage(), actual.suppressedImage(),
-                sameWeights);
+        TensorAssertions.assertClose("SWR-only suppressed latent", expected[1].suppressedLatent(),
+                actual[1].suppressedLatent(), sameWeights);
+        TensorAssertions.assertClose("SWR-only suppressed image", expected[1].suppressedImage(),
+                actual[1].suppressedImage(), sameWeights);
+    }
+
+    private static SuppressionResult[] generateBoth(Path folder, SuppressionRequest first, SuppressionRequest second) {
+        try (Suppressor suppressor = Suppressor.builder().backend("djl").modelFolder(folder).build()) {
+            return new SuppressionResult[]{suppressor.generate(first), suppressor.generate(second)};
+        }
     }
 
     @Test
