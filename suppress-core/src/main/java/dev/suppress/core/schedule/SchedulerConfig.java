@@ -42,6 +42,13 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
                               boolean setAlphaToOne, int stepsOffset, PredictionType predictionType,
                               TimestepSpacing timestepSpacing, boolean clipSample, double clipSampleRange) {
 
+    /**
+     * The most training timesteps a config may declare: every released Stable Diffusion model has 1000, and the
+     * schedule holds a few arrays of that length, so a larger number (a fuzzer found 6e8, 14 GB of arrays) is refused
+     * before anything is sized by it.
+     */
+    public static final int MAX_TRAIN_TIMESTEPS = 100_000;
+
     /** Where a diffusers model folder keeps the scheduler config. */
     public static final String FILE_IN_MODEL_FOLDER = "scheduler/scheduler_config.json";
 
@@ -94,8 +101,9 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
         Objects.requireNonNull(betaSchedule, "betaSchedule");
         Objects.requireNonNull(predictionType, "predictionType");
         Objects.requireNonNull(timestepSpacing, "timestepSpacing");
-        if (numTrainTimesteps < 1) {
-            throw new IllegalArgumentException("num_train_timesteps must be at least 1, found " + numTrainTimesteps);
+        if (numTrainTimesteps < 1 || numTrainTimesteps > MAX_TRAIN_TIMESTEPS) {
+            throw new IllegalArgumentException("num_train_timesteps must be from 1 to " + MAX_TRAIN_TIMESTEPS
+                    + ", found " + numTrainTimesteps);
         }
         checkBeta("beta_start", betaStart);
         checkBeta("beta_end", betaEnd);
@@ -203,8 +211,9 @@ public record SchedulerConfig(int numTrainTimesteps, double betaStart, double be
                         + "beta_end and beta_schedule");
             }
             int numTrainTimesteps = intField("num_train_timesteps", defaults.numTrainTimesteps());
-            if (numTrainTimesteps < 1) {
-                throw error("num_train_timesteps", "must be at least 1, found " + numTrainTimesteps);
+            if (numTrainTimesteps < 1 || numTrainTimesteps > MAX_TRAIN_TIMESTEPS) {
+                throw error("num_train_timesteps", "must be from 1 to " + MAX_TRAIN_TIMESTEPS + ", found "
+                        + numTrainTimesteps);
             }
             double betaStart = betaField("beta_start", defaults.betaStart());
             double betaEnd = betaField("beta_end", defaults.betaEnd());

@@ -25,8 +25,8 @@ record ClipTextConfig(int vocabSize, int hiddenSize, int intermediateSize, int n
     }
 
     static ClipTextConfig read(ConfigJson json) {
-        int hiddenSize = json.intValue("hidden_size", 512);
-        int heads = json.intValue("num_attention_heads", 8);
+        int hiddenSize = json.dimension("hidden_size", 512);
+        int heads = json.dimension("num_attention_heads", 8);
         String act = json.stringValue("hidden_act", "quick_gelu");
         HiddenAct hiddenAct = switch (act) {
             case "quick_gelu" -> HiddenAct.QUICK_GELU;
@@ -37,9 +37,9 @@ record ClipTextConfig(int vocabSize, int hiddenSize, int intermediateSize, int n
         if (heads < 1 || hiddenSize % heads != 0) {
             throw json.error("hidden_size " + hiddenSize + " is not a multiple of num_attention_heads " + heads);
         }
-        ClipTextConfig config = new ClipTextConfig(json.intValue("vocab_size", 49408), hiddenSize,
-                json.intValue("intermediate_size", 2048), json.intValue("num_hidden_layers", 12), heads,
-                json.intValue("max_position_embeddings", 77), json.doubleValue("layer_norm_eps", 1e-5), hiddenAct);
+        ClipTextConfig config = new ClipTextConfig(json.dimension("vocab_size", 49408), hiddenSize,
+                json.dimension("intermediate_size", 2048), json.dimension("num_hidden_layers", 12), heads,
+                json.dimension("max_position_embeddings", 77), json.doubleValue("layer_norm_eps", 1e-5), hiddenAct);
         if (config.vocabSize < 1 || config.intermediateSize < 1 || config.numHiddenLayers < 1
                 || config.maxPositionEmbeddings < 1) {
             throw json.error("Invalid CLIP text configuration " + config);

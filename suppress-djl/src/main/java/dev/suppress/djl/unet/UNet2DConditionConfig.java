@@ -103,7 +103,7 @@ record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, bo
         }
         rejectUnsupported(json);
 
-        List<Integer> channels = json.intList("block_out_channels");
+        List<Integer> channels = json.dimensions("block_out_channels");
         if (channels.size() != levels) {
             throw json.error("block_out_channels " + channels + " has " + channels.size() + " entries but there are "
                     + levels + " down blocks");
@@ -124,7 +124,7 @@ record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, bo
                         + " heads for " + channels.get(i) + " channels");
             }
         }
-        List<Integer> crossDims = json.intPerBlock("cross_attention_dim", levels, 1280);
+        List<Integer> crossDims = json.dimensionsPerBlock("cross_attention_dim", levels, 1280);
         for (int dim : crossDims) {
             if (dim != crossDims.get(0)) {
                 throw json.error("Unsupported cross_attention_dim " + crossDims
@@ -133,15 +133,15 @@ record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, bo
         }
         int convIn = json.intValue("conv_in_kernel", 3);
         int convOut = json.intValue("conv_out_kernel", 3);
-        if (convIn % 2 == 0 || convOut % 2 == 0) {
-            throw json.error("conv_in_kernel " + convIn + " and conv_out_kernel " + convOut + " must be odd");
+        if (convIn < 1 || convOut < 1 || convIn % 2 == 0 || convOut % 2 == 0) {
+            throw json.error("conv_in_kernel " + convIn + " and conv_out_kernel " + convOut + " must be odd and positive");
         }
-        return new UNet2DConditionConfig(json.intValue("in_channels", 4), json.intValue("out_channels", 4),
-                json.intValue("sample_size", 64), json.booleanValue("center_input_sample", false),
+        return new UNet2DConditionConfig(json.dimension("in_channels", 4), json.dimension("out_channels", 4),
+                json.dimension("sample_size", 64), json.booleanValue("center_input_sample", false),
                 json.booleanValue("flip_sin_to_cos", true), json.intValue("freq_shift", 0), down, up, channels,
-                json.intPerBlock("layers_per_block", levels, 2), json.intValue("downsample_padding", 1),
+                json.dimensionsPerBlock("layers_per_block", levels, 2), json.intValue("downsample_padding", 1),
                 json.doubleValue("mid_block_scale_factor", 1.0), groups, json.doubleValue("norm_eps", 1e-5),
-                crossDims.get(0), json.intPerBlock("transformer_layers_per_block", levels, 1), heads,
+                crossDims.get(0), json.dimensionsPerBlock("transformer_layers_per_block", levels, 1), heads,
                 json.booleanValue("use_linear_projection", false), json.booleanValue("upcast_attention", false),
                 convIn, convOut);
     }

@@ -44,7 +44,7 @@ record AutoencoderKLConfig(int inChannels, int outChannels, List<Integer> blockO
      * @throws dev.suppress.core.io.ModelFormatException naming the first unsupported or inconsistent field
      */
     static AutoencoderKLConfig read(ConfigJson json) {
-        List<Integer> channels = json.intList("block_out_channels");
+        List<Integer> channels = json.dimensions("block_out_channels");
         List<String> down = json.stringList("down_block_types", List.of(DOWN_ENCODER));
         List<String> up = json.stringList("up_block_types", List.of(UP_DECODER));
         checkTypes(json, "down_block_types", down, DOWN_ENCODER, channels.size());
@@ -61,7 +61,7 @@ record AutoencoderKLConfig(int inChannels, int outChannels, List<Integer> blockO
                         + groups);
             }
         }
-        int layers = json.intValue("layers_per_block", 1);
+        int layers = json.dimension("layers_per_block", 1);
         if (layers < 1) {
             throw json.error("layers_per_block must be positive, got " + layers);
         }
@@ -69,8 +69,8 @@ record AutoencoderKLConfig(int inChannels, int outChannels, List<Integer> blockO
         if (!(scaling > 0)) {
             throw json.error("scaling_factor must be positive, got " + scaling);
         }
-        return new AutoencoderKLConfig(json.intValue("in_channels", 3), json.intValue("out_channels", 3), channels,
-                layers, json.intValue("latent_channels", 4), groups, scaling);
+        return new AutoencoderKLConfig(json.dimension("in_channels", 3), json.dimension("out_channels", 3), channels,
+                layers, json.dimension("latent_channels", 4), groups, scaling);
     }
 
     private static void checkTypes(ConfigJson json, String field, List<String> types, String expected, int levels) {

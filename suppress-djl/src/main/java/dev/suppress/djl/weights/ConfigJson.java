@@ -109,6 +109,40 @@ public final class ConfigJson {
         return toInt(field, node);
     }
 
+    /**
+     * The largest size a config may give a dimension, a layer count or a vocabulary. Real models stay far below it
+     * (SDXL's widest layer has 10240 features, CLIP's vocabulary 49408 entries); a larger number is a broken or
+     * hostile file, refused here before anything is sized by it.
+     */
+    public static final int MAX_DIMENSION = 1 << 17;
+
+    /** A size (channels, features, layers, heads, a vocabulary): an integer in {@code 1 ..} {@link #MAX_DIMENSION}. */
+    public int dimension(String field, int defaultValue) {
+        return checkDimension(field, intValue(field, defaultValue));
+    }
+
+    /** {@link #intList} of sizes, each in {@code 1 ..} {@link #MAX_DIMENSION}. */
+    public List<Integer> dimensions(String field) {
+        List<Integer> values = intList(field);
+        values.forEach(value -> checkDimension(field, value));
+        return values;
+    }
+
+    /** {@link #intPerBlock} of sizes, each in {@code 1 ..} {@link #MAX_DIMENSION}. */
+    public List<Integer> dimensionsPerBlock(String field, int blocks, Integer defaultValue) {
+        List<Integer> values = intPerBlock(field, blocks, defaultValue);
+        values.forEach(value -> checkDimension(field, value));
+        return values;
+    }
+
+    private int checkDimension(String field, int value) {
+        if (value < 1 || value > MAX_DIMENSION) {
+            throw new ModelFormatException(file, "Field '" + field + "' must be a size from 1 to " + MAX_DIMENSION
+                    + ", found " + value);
+        }
+        return value;
+    }
+
     /** An integer field that must be present. */
     public int requiredInt(String field) {
         JsonNode node = root.get(field);

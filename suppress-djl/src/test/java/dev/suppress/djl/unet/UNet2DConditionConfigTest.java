@@ -110,4 +110,20 @@ class UNet2DConditionConfigTest {
         assertTrue(error.getMessage().startsWith("Unsupported down_block_types entry 'SimpleCrossAttnDownBlock2D': "
                 + "expected CrossAttnDownBlock2D or DownBlock2D"), error.getMessage());
     }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "\"out_channels\": 4|\"out_channels\": 0|out_channels",
+        "\"in_channels\": 4|\"in_channels\": -4|in_channels",
+        "\"sample_size\": 64|\"sample_size\": 1000000000|sample_size",
+        "\"layers_per_block\": 2|\"layers_per_block\": 0|layers_per_block",
+        "\"cross_attention_dim\": 768|\"cross_attention_dim\": 0|cross_attention_dim",
+        "[320, 640, 1280, 1280]|[0, 0, 0, 0]|block_out_channels",
+    })
+    void refusesASizeOutOfRangeByName(String field, String value, String name) throws IOException {
+        // out_channels 0 was a fuzzer finding: a zero-width conv_out that loaded and produced empty noise predictions
+        ModelFormatException error = assertThrows(ModelFormatException.class, () -> read(SD15.replace(field, value)));
+        assertTrue(error.getMessage().startsWith("Field '" + name + "' must be a size from 1 to "
+                + ConfigJson.MAX_DIMENSION), error.getMessage());
+    }
 }

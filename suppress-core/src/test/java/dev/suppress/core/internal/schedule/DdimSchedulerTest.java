@@ -118,6 +118,7 @@ class DdimSchedulerTest {
             "{\"beta_end\": 1.5}                                        | beta_end",
             "{\"num_train_timesteps\": 999.5}                           | num_train_timesteps",
             "{\"num_train_timesteps\": 0}                               | num_train_timesteps",
+            "{\"num_train_timesteps\": 600000000}                       | num_train_timesteps",
             "{\"steps_offset\": -1}                                     | steps_offset",
             "{\"clip_sample\": \"no\"}                                  | clip_sample",
             "{\"prediction_type\": \"sample\"}                          | prediction_type",
