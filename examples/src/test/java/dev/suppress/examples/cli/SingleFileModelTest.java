@@ -2,6 +2,8 @@ package dev.suppress.examples.cli;
 
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.testing.Fixtures;
+import dev.suppress.core.testing.TensorAssertions;
+import dev.suppress.core.testing.TensorAssertions.Tolerance;
 import dev.suppress.djl.singlefile.LdmCheckpointWriter;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,20 +43,14 @@ class SingleFileModelTest {
              SafetensorsFile b = SafetensorsFile.open(dir.resolve("single.safetensors"))) {
             // the same weights through another mapping: 1-ulp kernel differences that three chained steps grow to
             // ~5e-5 on latents of magnitude ~1 (SingleFileCheckpointTest measures it); no ITO, which would amplify it
-            assertNear(a.floats("suppressed"), b.floats("suppressed"));
-            assertNear(a.floats("original"), b.floats("original"));
+            TensorAssertions.assertClose("suppressed", a.floats("suppressed"), b.floats("suppressed"), SAME_WEIGHTS);
+            TensorAssertions.assertClose("original", a.floats("original"), b.floats("original"), SAME_WEIGHTS);
         }
     }
 
     /** Chained float32 runs over the same weights: 1e-4 relative and absolute, as SingleFileCheckpointTest. */
-    private static void assertNear(float[] expected, float[] actual) {
-        assertEquals(expected.length, actual.length);
-        for (int i = 0; i < expected.length; i++) {
-            double allowed = 1e-4 + 1e-4 * Math.abs(expected[i]);
-            assertTrue(Math.abs(expected[i] - actual[i]) <= allowed, "element " + i + ": expected " + expected[i]
-                    + ", actual " + actual[i]);
-        }
-    }
+    private static final Tolerance SAME_WEIGHTS = new Tolerance(1e-4, 1e-4,
+            "same weights through another mapping, three chained steps, no ITO");
 
     @Test
     void aPickleIsRefusedSayingWhy() throws IOException {
