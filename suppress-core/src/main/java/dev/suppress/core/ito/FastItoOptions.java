@@ -23,11 +23,11 @@ public record FastItoOptions(boolean warmStart, int firstStepIterations, StepRul
                              StepRule rule, double relativeTolerance, double driftMargin, int driftIterations) {
 
     /**
-     * The defaults: a cold first step of up to 10 updates (the reference always takes 10), then at most 4 updates per warm-started
-     * step, ending a step once an update gains less than 2%, and up to 10 updates when the warm start's loss has
-     * doubled over the previous step's. These thresholds are provisional: measured on the
-     * 24-run grid of benchmarks/ito-grid.md they leave 18 runs above the matched-state audit's 5% slack, mostly
-     * because the cold first step stops early.
+     * The defaults: a cold first step of up to 10 updates (the reference always takes 10), then at most 4 updates per
+     * warm-started step, ending a step once an update gains less than 2%, and up to 10 updates when the warm start's
+     * loss has doubled over the previous step's. These thresholds are provisional: measured on the 24-run grid of
+     * benchmarks/ito-grid.md they leave 18 runs above the matched-state audit's 5% slack, mostly because the cold
+     * first step stops early.
      */
     public static final FastItoOptions DEFAULT = new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.BACKTRACK,
             0.02, 1.0, 10);
