@@ -28,7 +28,7 @@ import java.util.Map;
  *
  * <p>Not thread-safe: one instance per run.
  */
-public final class NumericalHealth {
+final class NumericalHealth {
 
     private final Precision precision;
     private final Map<Integer, Integer> stepOfTimestep = new HashMap<>();
@@ -41,7 +41,7 @@ public final class NumericalHealth {
      * @param scheduler the run's DDIM configuration, to name the step of a timestep
      * @param steps     the run's step count S
      */
-    public NumericalHealth(Precision precision, SchedulerConfig scheduler, int steps) {
+    NumericalHealth(Precision precision, SchedulerConfig scheduler, int steps) {
         this.precision = precision;
         int[] timesteps = new DdimScheduler(scheduler, steps).timesteps();
         for (int stepIndex = 0; stepIndex < timesteps.length; stepIndex++) {
@@ -54,7 +54,7 @@ public final class NumericalHealth {
      *
      * @param which what was encoded, e.g. {@code prompt} or {@code negative prompt}
      */
-    public void embedding(String which, Tensor embedding) {
+    void embedding(String which, Tensor embedding) {
         int bad = firstNonFinite(embedding);
         if (bad >= 0) {
             throw failure(NonFiniteValueException.NO_STEP, "none", "text encoder",
@@ -64,7 +64,7 @@ public final class NumericalHealth {
     }
 
     /** Checks both branches' latents after denoising step {@code stepIndex}, and reports a recorded UNet problem. */
-    public void afterStep(int stepIndex, Tensor original, Tensor suppressed) {
+    void afterStep(int stepIndex, Tensor original, Tensor suppressed) {
         int badOriginal = firstNonFinite(original);
         int badSuppressed = original == suppressed ? badOriginal : firstNonFinite(suppressed);
         if (badOriginal < 0 && badSuppressed < 0 && pendingUNetProblem == null) {
@@ -89,7 +89,7 @@ public final class NumericalHealth {
     }
 
     /** Checks the decoded images {@code [batch, 3, H, W]}. */
-    public void decoded(Tensor images) {
+    void decoded(Tensor images) {
         int bad = firstNonFinite(images);
         if (bad >= 0) {
             throw failure(NonFiniteValueException.NO_STEP, "none", "VAE decoder", "The VAE decoder's image has "
@@ -98,12 +98,12 @@ public final class NumericalHealth {
     }
 
     /** The denoiser, its inputs and outputs checked on every call. */
-    public DenoiserWithAttention watch(DenoiserWithAttention denoiser) {
+    DenoiserWithAttention watch(DenoiserWithAttention denoiser) {
         return new WatchedDenoiser(denoiser);
     }
 
     /** The ITO gradient, its loss and gradient checked on every evaluation. */
-    public ContextGradient watch(ContextGradient gradient) {
+    ContextGradient watch(ContextGradient gradient) {
         return (latent, timestep, context, capture, objective) -> {
             int badContext = firstNonFinite(context);
             if (badContext >= 0) {
