@@ -27,8 +27,22 @@ public final class SafetensorsWriter {
      * @throws UncheckedIOException when the file cannot be written
      */
     public static void write(Path file, Map<String, Tensor> tensors) {
+        write(file, tensors, Map.of());
+    }
+
+    /**
+     * Writes {@code tensors} as F32 entries, in the map's iteration order, with {@code metadata} as the header's
+     * {@code __metadata__} string map (left out when empty).
+     *
+     * @throws UncheckedIOException when the file cannot be written
+     */
+    public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) {
         ObjectMapper mapper = new ObjectMapper();
         ObjectNode header = mapper.createObjectNode();
+        if (!metadata.isEmpty()) {
+            ObjectNode meta = header.putObject("__metadata__");
+            metadata.forEach(meta::put);
+        }
         long offset = 0;
         for (Map.Entry<String, Tensor> entry : tensors.entrySet()) {
             Tensor tensor = entry.getValue();

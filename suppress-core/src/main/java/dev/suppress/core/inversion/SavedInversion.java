@@ -1,0 +1,201 @@
+package dev.suppress.core.inversion;
+
+import dev.suppress.core.io.ModelFormatException;
+import dev.suppress.core.io.SafetensorsFile;
+import dev.suppress.core.io.SafetensorsWriter;
+import dev.suppress.core.tensor.Tensor;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * A photo's inversion, saved so that later edits of the same photo need not invert it again (issue 13, item 5).
+ *
+ * <p>The file is safetensors: the tensor {@value #INVERTED} (the latent after DDIM inversion, {@code [1,4,h,w]})
+ * and the unconditional embeddings the method produced, {@code unconditional.0} … {@code unconditional.(S-1)}
+ * (one per step for null-text inversion, one for negative-prompt inversion). The header's {@code __metadata__}
+ * holds the method under {@value #METHOD_KEY} and the fingerprint: one string per input the inversion depends on
+ * (model, photo, prompt, steps, guidance, method options, size). Reuse compares the fingerprint field by field with
+ * {@link #requireFingerprint}; the values are whatever the caller computes, as exact strings.
+ */
+public final class SavedInversion {
+
+    /** The tensor name of the inverted latent. */
+    public static final String INVERTED = "inverted";
+    /** The prefix of the unconditional embeddings' tensor names, followed by the step index. */
+    public static final String UNCONDITIONAL_PREFIX = "unconditional.";
+    /** The metadata key of the inversion method (an {@link Inversion} name). */
+    public static final String METHOD_KEY = "inversion";
+
+    private final Tensor inverted;
+    private final Inversion method;
+    private final List<Tensor> unconditionals;
+    private final Map<String, String> fingerprint;
+
+    /**
+     * @param inverted       the latent after DDIM inversion, {@code [1,4,h,w]}
+     * @param method         the inversion that produced {@code unconditionals}
+     * @param unconditionals one embedding per step (null-text) or exactly one (negative-prompt)
+     * @param fingerprint    what the inversion depends on, field name to exact value; must not use
+     *                       {@value #METHOD_KEY}
+     */
+    public SavedInversion(Tensor inverted, Inversion method, List<Tensor> unconditionals,
+            Map<String, String> fingerprint) {
+        this.inverted = Objects.requireNonNull(inverted, "inverted");
+        this.method = Objects.requireNonNull(method, "method");
+        this.unconditionals = List.copyOf(unconditionals);
+        this.fingerprint = Map.copyOf(new LinkedHashMap<>(fingerprint));
+        int[] shape = inverted.shape();
+        if (shape.length != 4 || shape[0] != 1 || shape[1] != 4) {
+            throw new IllegalArgumentException("The inverted latent must be [1, 4, h, w], not "
+                    + Arrays.toString(shape));
+        }
+        if (this.unconditionals.isEmpty()) {
+            throw new IllegalArgumentException("An inversion needs at least one unconditional embedding");
+        }
+        if (method == Inversion.NEGATIVE_PROMPT && this.unconditionals.size() != 1) {
+            throw new IllegalArgumentException("Negative-prompt inversion saves one embedding, not "
+                    + this.unconditionals.size());
+        }
+        if (fingerprint.containsKey(METHOD_KEY)) {
+            throw new IllegalArgumentException("The fingerprint field name '" + METHOD_KEY + "' is reserved");
+        }
+    }
+
+    public Tensor inverted() {
+        return inverted;
+    }
+
+    public Inversion method() {
+        return method;
+    }
+
+    /** The unconditional embeddings: one per step for null-text inversion, one for negative-prompt inversion. */
+    public List<Tensor> unconditionals() {
+        return unconditionals;
+    }
+
+    public Map<String, String> fingerprint() {
+        return fingerprint;
+    }
+
+    /** Writes this inversion to {@code file} (replacing it). */
+    public void write(Path file) {
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        tensors.put(INVERTED, inverted);
+        for (int i = 0; i < unconditionals.size(); i++) {
+            tensors.put(UNCONDITIONAL_PREFIX + i, unconditionals.get(i));
+        }
+        Map<String, String> metadata = new LinkedHashMap<>(new java.util.TreeMap<>(fingerprint));
+        metadata.put(METHOD_KEY, method.name());
+        SafetensorsWriter.write(file, tensors, metadata);
+    }
+
+    /**
+     * Reads an inversion file.
+     *
+     * @throws ModelFormatException naming the file and the tensor or metadata field when it is not an inversion
+     *                              file
+     */
+    public static SavedInversion read(Path file) {
+        try (SafetensorsFile in = SafetensorsFile.open(file)) {
+            Map<String, String> metadata = new LinkedHashMap<>(in.metadata());
+            String methodName = metadata.remove(METHOD_KEY);
+            if (methodName == null) {
+                throw new ModelFormatException(file, "not an inversion file: its metadata has no '" + METHOD_KEY
+                        + "' field (write one with `suppress invert` or `edit --save-latents`)");
+            }
+            Inversion method;
+            try {
+                method = Inversion.valueOf(methodName);
+            } catch (IllegalArgumentException e) {
+                throw new ModelFormatException(file, "unknown inversion method '" + methodName + "' in metadata '"
+                        + METHOD_KEY + "'; known: " + Arrays.toString(Inversion.values()));
+            }
+            if (!in.contains(INVERTED)) {
+                throw new ModelFormatException(file, "not an inversion file: it has no tensor '" + INVERTED
+                        + "'; it has " + in.names());
+            }
+            Tensor inverted = in.tensor(INVERTED);
+            int[] shape = inverted.shape();
+            if (shape.length != 4 || shape[0] != 1 || shape[1] != 4) {
+                throw new ModelFormatException(file, "tensor '" + INVERTED + "' has shape " + Arrays.toString(shape)
+                        + ", an inverted latent is [1, 4, h, w]");
+            }
+            List<Tensor> unconditionals = new ArrayList<>();
+            while (in.contains(UNCONDITIONAL_PREFIX + unconditionals.size())) {
+                unconditionals.add(in.tensor(UNCONDITIONAL_PREFIX + unconditionals.size()));
+            }
+            if (unconditionals.isEmpty()) {
+                throw new ModelFormatException(file, "no tensor '" + UNCONDITIONAL_PREFIX + "0': an inversion file "
+                        + "holds the inversion's unconditional embeddings");
+            }
+            int expected = method == Inversion.NEGATIVE_PROMPT ? 1 : unconditionals.size();
+            for (String name : in.names()) {
+                boolean known = name.equals(INVERTED) || name.startsWith(UNCONDITIONAL_PREFIX)
+                        && indexOf(name) >= 0 && indexOf(name) < expected;
+                if (!known) {
+                    throw new ModelFormatException(file, "unexpected tensor '" + name + "' in a " + method
+                            + " inversion file (it holds '" + INVERTED + "' and " + expected + " '"
+                            + UNCONDITIONAL_PREFIX + "<step>' tensors)");
+                }
+            }
+            int[] first = unconditionals.get(0).shape();
+            for (int i = 1; i < unconditionals.size(); i++) {
+                if (!Arrays.equals(first, unconditionals.get(i).shape())) {
+                    throw new ModelFormatException(file, "tensor '" + UNCONDITIONAL_PREFIX + i + "' has shape "
+                            + Arrays.toString(unconditionals.get(i).shape()) + ", '" + UNCONDITIONAL_PREFIX
+                            + "0' has " + Arrays.toString(first));
+                }
+            }
+            return new SavedInversion(inverted, method, unconditionals, metadata);
+        }
+    }
+
+    private static int indexOf(String name) {
+        String digits = name.substring(UNCONDITIONAL_PREFIX.length());
+        if (digits.isEmpty() || digits.length() > 9 || !digits.chars().allMatch(Character::isDigit)) {
+            return -1;
+        }
+        return Integer.parseInt(digits);
+    }
+
+    /**
+     * Checks that this inversion was made for what a new edit asks.
+     *
+     * @param file     the file it was read from, for the message
+     * @param method   the inversion the edit asks for
+     * @param expected the edit's fingerprint, field name to exact value
+     * @throws IllegalArgumentException naming the first field that differs, with both values
+     */
+    public void requireFingerprint(Path file, Inversion method, Map<String, String> expected) {
+        if (this.method != method) {
+            throw new IllegalArgumentException("The inversion file " + file + " was made with inversion "
+                    + this.method + ", this edit asks for " + method);
+        }
+        for (Map.Entry<String, String> field : new java.util.TreeMap<>(expected).entrySet()) {
+            String saved = fingerprint.get(field.getKey());
+            if (!field.getValue().equals(saved)) {
+                throw new IllegalArgumentException("The inversion file " + file + " was made with "
+                        + field.getKey() + " " + (saved == null ? "(not recorded)" : saved)
+                        + ", this edit asks for " + field.getValue());
+            }
+        }
+        for (String key : new java.util.TreeSet<>(fingerprint.keySet())) {
+            if (!expected.containsKey(key)) {
+                throw new IllegalArgumentException("The inversion file " + file + " records " + key + " "
+                        + fingerprint.get(key) + ", which this edit does not fix; it cannot be checked");
+            }
+        }
+        if (method == Inversion.NULL_TEXT && expected.containsKey("steps")
+                && !String.valueOf(unconditionals.size()).equals(expected.get("steps"))) {
+            throw new IllegalArgumentException("The inversion file " + file + " holds " + unconditionals.size()
+                    + " null-text embeddings, this edit asks for " + expected.get("steps") + " steps");
+        }
+    }
+}
