@@ -12,6 +12,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
+import java.util.TreeSet;
 
 /**
  * A photo's inversion, saved so that later edits of the same photo need not invert it again (issue 13, item 5).
@@ -49,11 +51,10 @@ public final class SavedInversion {
         this.inverted = Objects.requireNonNull(inverted, "inverted");
         this.method = Objects.requireNonNull(method, "method");
         this.unconditionals = List.copyOf(unconditionals);
-        this.fingerprint = Map.copyOf(new LinkedHashMap<>(fingerprint));
-        int[] shape = inverted.shape();
-        if (shape.length != 4 || shape[0] != 1 || shape[1] != 4) {
+        this.fingerprint = Map.copyOf(fingerprint);
+        if (!isLatentShape(inverted.shape())) {
             throw new IllegalArgumentException("The inverted latent must be [1, 4, h, w], not "
-                    + Arrays.toString(shape));
+                    + Arrays.toString(inverted.shape()));
         }
         if (this.unconditionals.isEmpty()) {
             throw new IllegalArgumentException("An inversion needs at least one unconditional embedding");
@@ -91,7 +92,7 @@ public final class SavedInversion {
         for (int i = 0; i < unconditionals.size(); i++) {
             tensors.put(UNCONDITIONAL_PREFIX + i, unconditionals.get(i));
         }
-        Map<String, String> metadata = new LinkedHashMap<>(new java.util.TreeMap<>(fingerprint));
+        Map<String, String> metadata = new TreeMap<>(fingerprint);
         metadata.put(METHOD_KEY, method.name());
         SafetensorsWriter.write(file, tensors, metadata);
     }
@@ -122,9 +123,9 @@ public final class SavedInversion {
                         + "'; it has " + in.names());
             }
             Tensor inverted = in.tensor(INVERTED);
-            int[] shape = inverted.shape();
-            if (shape.length != 4 || shape[0] != 1 || shape[1] != 4) {
-                throw new ModelFormatException(file, "tensor '" + INVERTED + "' has shape " + Arrays.toString(shape)
+            if (!isLatentShape(inverted.shape())) {
+                throw new ModelFormatException(file, "tensor '" + INVERTED + "' has shape "
+                        + Arrays.toString(inverted.shape())
                         + ", an inverted latent is [1, 4, h, w]");
             }
             List<Tensor> unconditionals = new ArrayList<>();
@@ -137,8 +138,8 @@ public final class SavedInversion {
             }
             int expected = method == Inversion.NEGATIVE_PROMPT ? 1 : unconditionals.size();
             for (String name : in.names()) {
-                boolean known = name.equals(INVERTED) || name.startsWith(UNCONDITIONAL_PREFIX)
-                        && indexOf(name) >= 0 && indexOf(name) < expected;
+                int index = name.startsWith(UNCONDITIONAL_PREFIX) ? indexOf(name) : -1;
+                boolean known = name.equals(INVERTED) || index >= 0 && index < expected;
                 if (!known) {
                     throw new ModelFormatException(file, "unexpected tensor '" + name + "' in a " + method
                             + " inversion file (it holds '" + INVERTED + "' and " + expected + " '"
@@ -155,6 +156,10 @@ public final class SavedInversion {
             }
             return new SavedInversion(inverted, method, unconditionals, metadata);
         }
+    }
+
+    private static boolean isLatentShape(int[] shape) {
+        return shape.length == 4 && shape[0] == 1 && shape[1] == 4;
     }
 
     private static int indexOf(String name) {
@@ -178,7 +183,7 @@ public final class SavedInversion {
             throw new IllegalArgumentException("The inversion file " + file + " was made with inversion "
                     + this.method + ", this edit asks for " + method);
         }
-        for (Map.Entry<String, String> field : new java.util.TreeMap<>(expected).entrySet()) {
+        for (Map.Entry<String, String> field : new TreeMap<>(expected).entrySet()) {
             String saved = fingerprint.get(field.getKey());
             if (!field.getValue().equals(saved)) {
                 throw new IllegalArgumentException("The inversion file " + file + " was made with "
@@ -186,7 +191,7 @@ public final class SavedInversion {
                         + ", this edit asks for " + field.getValue());
             }
         }
-        for (String key : new java.util.TreeSet<>(fingerprint.keySet())) {
+        for (String key : new TreeSet<>(fingerprint.keySet())) {
             if (!expected.containsKey(key)) {
                 throw new IllegalArgumentException("The inversion file " + file + " records " + key + " "
                         + fingerprint.get(key) + ", which this edit does not fix; it cannot be checked");

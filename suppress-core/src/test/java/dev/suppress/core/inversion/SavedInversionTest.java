@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -21,12 +22,8 @@ class SavedInversionTest {
     Path dir;
 
     private static Tensor ramp(float start, int... shape) {
-        int size = 1;
-        for (int d : shape) {
-            size *= d;
-        }
-        float[] values = new float[size];
-        for (int i = 0; i < size; i++) {
+        float[] values = new float[Arrays.stream(shape).reduce(1, Math::multiplyExact)];
+        for (int i = 0; i < values.length; i++) {
             values[i] = start + i * 0.37f - (float) Math.sin(i);
         }
         return Tensor.of(values, shape);
