@@ -63,7 +63,7 @@ public final class Suppressor implements AutoCloseable {
     /** Set first thing by {@link #close()}, outside the lock, so that a running generation stops at its next pass. */
     private volatile boolean closing;
     /** Set under the lock once the backend is closed. */
-    private volatile boolean closed;
+    private boolean closed;
 
     private Suppressor(DiffusionBackend backend, ClipTokenizer tokenizer, SuppressionPipeline pipeline) {
         this.backend = backend;

@@ -183,8 +183,11 @@ class DjlLifecycleTest {
                 closer.set(Thread.currentThread());
                 closing.close();
             });
-            // close() has set its flag and waits for the run's lock
+            // close() has set its flag and waits for the run's lock (it must not return while the run is in a pass)
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             while (closer.get() == null || closer.get().getState() != Thread.State.BLOCKED) {
+                assertTrue(!close.isDone(), "close() returned while the run was inside a UNet pass");
+                assertTrue(System.nanoTime() < deadline, "close() never waited for the run");
                 Thread.sleep(1);
             }
             closeCalled.countDown();
