@@ -1,5 +1,8 @@
 package dev.suppress.benchmarks;
 
+import dev.suppress.core.GenerationCancelledException;
+import dev.suppress.core.Mode;
+import dev.suppress.core.ProgressListener;
 import dev.suppress.core.SuppressionRequest;
 import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.Suppressor;
@@ -70,11 +73,19 @@ public final class RepeatedGenerations implements Callable<Integer> {
             + "10).")
     Integer itoIterations;
 
+    @Option(names = "--cancel-every", description = "After every N-th generation, one more that is cancelled "
+            + "halfway through its steps, from the progress listener's cancelRequested() (default: 0, none).")
+    int cancelEvery;
+
+    @Option(names = "--mode", description = "fast or reference (default: fast).")
+    String mode = "fast";
+
     @Option(names = "--first-seed", description = "Generation g uses seed first-seed + g (default: "
             + "${DEFAULT-VALUE}).")
     long firstSeed = 1;
 
     private final PrintStream out = System.out;
+    private int cancelled;
 
     /** Runs the generations; exit code 0 when both slopes are flat, 1 otherwise. */
     public static void main(String[] args) {
@@ -95,10 +106,11 @@ public final class RepeatedGenerations implements Callable<Integer> {
                     : Fixtures.tinyModel().resolve("scheduler/scheduler_config.json"));
         }
         int imageSize = size != null ? size : onnx ? 256 : 0;
-        out.printf(Locale.ROOT, "%s backend, model %s, %d generations of %d steps (fast mode, default options%s), "
-                        + "seeds %d..%d, size %s%n", backend, folder, generations, steps,
+        out.printf(Locale.ROOT, "%s backend, model %s, %d generations of %d steps (%s mode, default options%s), "
+                        + "seeds %d..%d, size %s%s%n", backend, folder, generations, steps, mode,
                 itoIterations == null ? "" : ", at most " + itoIterations + " ITO iterations per step", firstSeed,
-                firstSeed + generations - 1, imageSize == 0 ? "the model's" : imageSize + " px");
+                firstSeed + generations - 1, imageSize == 0 ? "the model's" : imageSize + " px",
+                cancelEvery > 0 ? "; after every " + cancelEvery + "th, one cancelled at step " + steps / 2 : "");
         out.printf(Locale.ROOT, "machine: %d processors, load average %s; max heap %.0f MB; "
                         + "ai.djl.pytorch.num_threads=%s%n", Runtime.getRuntime().availableProcessors(),
                 Machine.loadAverage(), Runtime.getRuntime().maxMemory() / KB_PER_MB / KB_PER_MB,
@@ -112,6 +124,9 @@ public final class RepeatedGenerations implements Callable<Integer> {
             print(samples.get(0), Double.NaN);
             for (int generation = 1; generation <= generations; generation++) {
                 SuppressionResult result = suppressor.generate(request(firstSeed + generation - 1, imageSize));
+                if (cancelEvery > 0 && generation % cancelEvery == 0) {
+                    cancelHalfway(suppressor, request(firstSeed + generation - 1, imageSize));
+                }
                 if (generation % sampleEvery == 0 || generation == generations) {
                     Sample sample = Sample.take(generation, start);
                     samples.add(sample);
@@ -120,8 +135,8 @@ public final class RepeatedGenerations implements Callable<Integer> {
             }
         }
         double total = FastVsReference.seconds(System.nanoTime() - start);
-        out.printf(Locale.ROOT, "%d generations in %.1f s (%.2f s each, model loading included)%n", generations,
-                total, total / generations);
+        out.printf(Locale.ROOT, "%d generations in %.1f s (%.2f s each, model loading included)%s%n", generations,
+                total, total / generations, cancelled > 0 ? ", and " + cancelled + " cancelled ones" : "");
 
         boolean heapFlat = verdict("heap used after GC", samples, Sample::heapMegabytes);
         boolean rssFlat = verdict("VmRSS", samples, Sample::rssMegabytes);
@@ -130,9 +145,34 @@ public final class RepeatedGenerations implements Callable<Integer> {
         return heapFlat && rssFlat ? 0 : 1;
     }
 
+    /** A generation cancelled from another thread's point of view: its listener's flag is raised after step S/2. */
+    private void cancelHalfway(Suppressor suppressor, SuppressionRequest request) {
+        ProgressListener listener = new ProgressListener() {
+            private volatile boolean cancel;
+
+            @Override
+            public Progress onDenoisingStep(DenoisingStep step) {
+                cancel |= step.stepIndex() + 1 >= steps / 2;
+                return Progress.CONTINUE;
+            }
+
+            @Override
+            public boolean cancelRequested() {
+                return cancel;
+            }
+        };
+        try {
+            suppressor.generate(request, listener);
+            throw new IllegalStateException("The generation to cancel ran to its end");
+        } catch (GenerationCancelledException expected) {
+            cancelled++;
+        }
+    }
+
     private SuppressionRequest request(long seed, int imageSize) {
         SuppressionRequest.Builder request = SuppressionRequest.builder("a man without glasses").suppress("glasses")
-                .seed(seed).steps(steps).imageSize(imageSize);
+                .seed(seed).steps(steps).imageSize(imageSize)
+                .mode(mode.equals("reference") ? Mode.REFERENCE : Mode.FAST);
         if (steps != 50) {
             request.maxItoStep(Math.round(steps * 20 / 50f));
         }

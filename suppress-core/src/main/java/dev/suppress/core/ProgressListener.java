@@ -8,6 +8,11 @@ import dev.suppress.core.tensor.Tensor;
  * <p>Called on the thread that runs the generation. Returning {@link Progress#CANCEL} stops the work before the
  * next UNet evaluation; the call then throws {@link GenerationCancelledException}, with every native resource of
  * the run released.
+ *
+ * <p>From another thread, cancel through {@link #cancelRequested()}: the run polls it before every network pass
+ * (each UNet evaluation, including every ITO probe, every DDIM and null-text inversion pass, each text-encoder
+ * pass and each VAE pass or tile), so it stops at most one UNet evaluation after the request, the one that was
+ * running when it came.
  */
 public interface ProgressListener {
 
@@ -18,6 +23,16 @@ public interface ProgressListener {
     /** Whether to go on. */
     enum Progress {
         CONTINUE, CANCEL
+    }
+
+    /**
+     * Whether to stop before the next network pass, polled on the generating thread before every one of them. Any
+     * thread may make it true (read a {@code volatile} field or an atomic); once true it should stay true.
+     *
+     * @return true to stop the run with {@link GenerationCancelledException}
+     */
+    default boolean cancelRequested() {
+        return false;
     }
 
     /**

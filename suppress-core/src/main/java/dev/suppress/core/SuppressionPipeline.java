@@ -75,7 +75,9 @@ final class SuppressionPipeline {
         final Tensor embedding;
         final WorkCounter work = new WorkCounter(backend.denoiser());
         final NumericalHealth health;
-        /** The counted denoiser, its inputs and outputs checked for non-finite values. */
+        /** Polls the listener before every network pass. */
+        final Cancellation cancellation;
+        /** The counted denoiser, its inputs and outputs checked for non-finite values, cancellable before each call. */
         final DenoiserWithAttention denoiser;
 
         Setup(SuppressionRequest request, ProgressListener listener) {
@@ -83,14 +85,27 @@ final class SuppressionPipeline {
             this.listener = Objects.requireNonNull(listener, "listener");
             this.prompt = tokenizer.tokenize(request.prompt());
             this.negatives = negativeTokens(request, prompt);
+            this.cancellation = new Cancellation(listener);
+            cancellation.check("text encoding");
             this.embedding = backend.textEncoder().encode(prompt.inputIds());
             this.health = new NumericalHealth(backend.precision(), schedulerConfig, request.schedule().steps());
             health.embedding("prompt", embedding);
-            this.denoiser = health.watch(work.counted());
+            this.denoiser = health.watch(cancellation.guard(work.counted()));
         }
 
         Tensor encode(String text) {
-            return backend.textEncoder().encode(tokenizer.tokenize(text == null ? "" : text).inputIds());
+            int[] ids = tokenizer.tokenize(text == null ? "" : text).inputIds();
+            cancellation.check("text encoding");
+            return backend.textEncoder().encode(ids);
+        }
+
+        /** The backend's probe, counted in the run's work when {@code counted}, cancellable before each call. */
+        GradientProbe probe(GradientProbe probe, boolean counted) {
+            return cancellation.guard(counted ? work.count(probe) : probe);
+        }
+
+        Tensor decode(Tensor latents) {
+            return backend.decoder().decode(latents, cancellation.checkpoint("a VAE decoder pass"));
         }
 
         SuppressionRun run(IntFunction<Tensor> unconditional, int latentSide) {
@@ -101,20 +116,20 @@ final class SuppressionPipeline {
             ForwardExtent extent = fast ? ForwardExtent.THROUGH_CAPTURED_LAYERS : ForwardExtent.FULL;
             InferenceTimeOptimization optimization = new InferenceTimeOptimization(
                     health.watch(gradient(true, denoiser, extent, promptLength)));
+            DenoiserWithAttention uncounted = cancellation.guard(backend.denoiser());
             InferenceTimeOptimization audit = request.ito().audit()
-                    ? new InferenceTimeOptimization(gradient(false, backend.denoiser(), ForwardExtent.FULL,
+                    ? new InferenceTimeOptimization(gradient(false, uncounted, ForwardExtent.FULL,
                     promptLength)) : null;
             return new SuppressionRun(request, listener, promptLength, negatives, embedding, unconditional,
                     denoiser, new DdimScheduler(schedulerConfig, request.schedule().steps()), resolution, clock,
-                    optimization, audit, backend.denoiser(), health);
+                    optimization, audit, uncounted, health);
         }
 
         /** Autograd when the backend has it (in the run's work when {@code counted}), else finite differences. */
         private ContextGradient gradient(boolean counted, DenoiserWithAttention on, ForwardExtent extent,
                                          int promptLength) {
             return backend.gradientProbe()
-                    .<ContextGradient>map(probe -> new AutogradContextGradient(counted ? work.count(probe)
-                            : probe, extent))
+                    .<ContextGradient>map(probe -> new AutogradContextGradient(probe(probe, counted), extent))
                     .orElseGet(() -> new FiniteDifferenceContextGradient(on, finiteDifferences, promptLength,
                             negatives, 2 * finiteDifferences.directions() + 1));
         }
@@ -122,7 +137,7 @@ final class SuppressionPipeline {
         SuppressionResult result(SuppressionRun run, Branches last) {
             boolean withOriginal = !last.originalStopped();
             clock.lap();
-            Tensor images = backend.decoder().decode(withOriginal
+            Tensor images = decode(withOriginal
                     ? Tensor.concat(last.original(), last.suppressed()) : last.suppressed());
             clock.decoding = clock.lap();
             health.decoded(images);
@@ -184,8 +199,9 @@ final class SuppressionPipeline {
         int steps = request.schedule().steps();
         int imageSide = latentSide(request, unet) * VAE_DOWNSAMPLING;
         Tensor input = Images.toTensor(Images.centerCropAndResize(edit.image(), imageSide));
+        setup.cancellation.check("the VAE encoder pass");
         Tensor photoLatent = encoder.encode(input);
-        Tensor vaeReconstruction = backend.decoder().decode(photoLatent).slice(0);
+        Tensor vaeReconstruction = setup.decode(photoLatent).slice(0);
 
         DdimScheduler scheduler = new DdimScheduler(schedulerConfig, steps);
         ImageInversion inversion = new ImageInversion(setup.denoiser, scheduler, request.schedule().guidanceScale());
@@ -196,7 +212,7 @@ final class SuppressionPipeline {
         List<Tensor> unconditional;
         try {
             unconditional = edit.inversion() == Inversion.NULL_TEXT
-                    ? inversion.nullText(latents, setup.embedding, empty, setup.work.count(probe), edit.nullText(),
+                    ? inversion.nullText(latents, setup.embedding, empty, setup.probe(probe, true), edit.nullText(),
                     inversionSteps)
                     : inversion.negativePromptInversion(setup.embedding, inversionSteps);
         } catch (ImageInversion.Stopped stopped) {

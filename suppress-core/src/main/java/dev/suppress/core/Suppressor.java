@@ -37,13 +37,32 @@ import java.util.ServiceLoader;
  * {@code scheduler/}, {@code text_encoder/}, {@code unet/}, {@code vae/}) for the DJL backend, or the ONNX export
  * layout for the ONNX Runtime backend. Backends are found on the class path ({@link BackendProvider}).
  *
- * <p>One generation at a time: calls are serialised. Close it to release the model's native memory.
+ * <p>Threads: a {@code Suppressor} may be shared. {@link #generate} and {@link #edit} are serialised: a call made
+ * while another thread's generation runs waits for it, then runs, and gives the same result as if the calls had
+ * been made one after the other on one thread (the result depends only on the request). Running two
+ * generations of one model at once would only make both slower on the same cores; for parallel work, open one
+ * {@code Suppressor} per model copy.
+ *
+ * <p>Cancelling: a {@link ProgressListener} stops its run by returning {@link ProgressListener.Progress#CANCEL}
+ * or, from any thread, through {@link ProgressListener#cancelRequested()}, polled before every network pass; the
+ * run then throws {@link GenerationCancelledException} at most one UNet evaluation later, with every native
+ * resource of the run released, and the {@code Suppressor} can run the next request (its result is the same as
+ * a fresh {@code Suppressor}'s).
+ *
+ * <p>Closing: {@link #close()} releases the model's native memory. Called while a generation runs on another
+ * thread, it stops that generation before its next network pass (the generation throws
+ * {@link IllegalStateException} "This Suppressor was closed during the run"), waits for it to return, then
+ * closes the backend: no pass ever runs on a closed model. Calls waiting for their turn, and any later call,
+ * throw {@link IllegalStateException} "This Suppressor is closed".
  */
 public final class Suppressor implements AutoCloseable {
 
     private final DiffusionBackend backend;
     private final ClipTokenizer tokenizer;
     private final SuppressionPipeline pipeline;
+    /** Set first thing by {@link #close()}, outside the lock, so that a running generation stops at its next pass. */
+    private volatile boolean closing;
+    /** Set under the lock once the backend is closed. */
     private boolean closed;
 
     private Suppressor(DiffusionBackend backend, ClipTokenizer tokenizer, SuppressionPipeline pipeline) {
@@ -71,12 +90,17 @@ public final class Suppressor implements AutoCloseable {
      * As {@link #generate(SuppressionRequest)}, telling {@code listener} of every step and ITO iteration.
      *
      * @throws GenerationCancelledException when the listener cancels
+     * @throws IllegalStateException        when this suppressor is closed, before or during the run
      */
     public synchronized SuppressionResult generate(SuppressionRequest request, ProgressListener listener) {
         ensureOpen();
         check(request);
-        return pipeline.generate(Objects.requireNonNull(request, "request"), Objects.requireNonNull(listener,
-                "listener"));
+        ProgressListener closable = closable(Objects.requireNonNull(listener, "listener"));
+        try {
+            return pipeline.generate(Objects.requireNonNull(request, "request"), closable);
+        } catch (GenerationCancelledException e) {
+            throw closedDuringTheRun(e);
+        }
     }
 
     /**
@@ -95,12 +119,53 @@ public final class Suppressor implements AutoCloseable {
      * iteration.
      *
      * @throws GenerationCancelledException when the listener cancels
+     * @throws IllegalStateException        when this suppressor is closed, before or during the run
      */
     public synchronized ImageEditResult edit(ImageEditRequest request, ProgressListener listener) {
         ensureOpen();
         check(Objects.requireNonNull(request, "request").suppression());
-        return pipeline.edit(Objects.requireNonNull(request, "request"), Objects.requireNonNull(listener,
-                "listener"));
+        ProgressListener closable = closable(Objects.requireNonNull(listener, "listener"));
+        try {
+            return pipeline.edit(request, closable);
+        } catch (GenerationCancelledException e) {
+            throw closedDuringTheRun(e);
+        }
+    }
+
+    /** The caller's listener, also cancelling once {@link #close()} has been called. */
+    private ProgressListener closable(ProgressListener listener) {
+        return new ProgressListener() {
+            @Override
+            public boolean cancelRequested() {
+                return closing || listener.cancelRequested();
+            }
+
+            @Override
+            public Progress onDenoisingStep(DenoisingStep step) {
+                return listener.onDenoisingStep(step);
+            }
+
+            @Override
+            public Progress onItoIteration(ItoIteration iteration) {
+                return listener.onItoIteration(iteration);
+            }
+
+            @Override
+            public Progress onInversionStep(InversionStep inversion) {
+                return listener.onInversionStep(inversion);
+            }
+        };
+    }
+
+    /** A cancellation that {@link #close()} caused is the caller's {@link IllegalStateException}. */
+    private RuntimeException closedDuringTheRun(GenerationCancelledException cancelled) {
+        if (!closing) {
+            return cancelled;
+        }
+        IllegalStateException closedError = new IllegalStateException("This Suppressor was closed during the run; "
+                + "the run stopped: " + cancelled.getMessage());
+        closedError.initCause(cancelled);
+        return closedError;
     }
 
     /**
@@ -134,17 +199,23 @@ public final class Suppressor implements AutoCloseable {
     }
 
     private void ensureOpen() {
-        if (closed) {
+        if (closing) {
             throw new IllegalStateException("This Suppressor is closed");
         }
     }
 
-    /** Releases the model. */
+    /**
+     * Releases the model. A generation running on another thread stops before its next network pass (it throws
+     * {@link IllegalStateException}); this call waits for it to return, then closes the backend. Idempotent.
+     */
     @Override
-    public synchronized void close() {
-        if (!closed) {
-            closed = true;
-            backend.close();
+    public void close() {
+        closing = true;
+        synchronized (this) {
+            if (!closed) {
+                closed = true;
+                backend.close();
+            }
         }
     }
 

@@ -9,6 +9,10 @@ import dev.suppress.core.ito.FiniteDifferenceOptions;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.swr.SoftWeightedRegularization;
 import dev.suppress.core.tensor.Tensor;
+import dev.suppress.core.backend.BackendOptions;
+import dev.suppress.core.backend.BackendProvider;
+import dev.suppress.core.backend.DiffusionBackend;
+import dev.suppress.core.testing.CountingBackend;
 import dev.suppress.core.testing.FakeBackend;
 import dev.suppress.core.testing.Fixtures;
 import dev.suppress.core.testing.RecordingListener;
@@ -40,7 +44,7 @@ class SuppressionPipelineTest {
         tokenizer = ClipTokenizer.load(Fixtures.tinyModel().resolve("tokenizer"));
     }
 
-    private static SuppressionPipeline pipeline(FakeBackend backend) {
+    private static SuppressionPipeline pipeline(DiffusionBackend backend) {
         return new SuppressionPipeline(backend, tokenizer, SchedulerConfig.suppressEotReference(), FINITE_DIFFERENCES);
     }
 
@@ -186,6 +190,54 @@ class SuppressionPipelineTest {
                     }
                 }));
         assertTrue(duringIto.getMessage().contains("ITO at denoising step 2"), duringIto.getMessage());
+    }
+
+    @Test
+    void aCancelRequestedDuringAnyPassStopsTheRunWhenThatPassReturns() {
+        CountingBackend backend = (CountingBackend) CountingBackend.provider(new BackendProvider() {
+            @Override
+            public String name() {
+                return "fake";
+            }
+
+            @Override
+            public DiffusionBackend open(BackendOptions options) {
+                return new FakeBackend();
+            }
+        }, opened -> {
+        }).open(null);
+        SuppressionPipeline pipeline = pipeline(backend);
+        for (SuppressionRequest request : List.of(request().build(),
+                request().mode(Mode.FAST).itoAudit(true).build())) {
+            backend.reset();
+            SuppressionResult fresh = pipeline.generate(request, ProgressListener.NONE);
+            List<CountingBackend.Pass> passes = backend.passes();
+            assertTrue(passes.contains(CountingBackend.Pass.ATTENTION), passes.toString());
+            // every pass of the run, the audit's included
+            for (int at = 0; at < passes.size(); at++) {
+                int cancelAt = at;
+                boolean[] cancel = {false};
+                backend.reset();
+                backend.onPass((index, pass) -> cancel[0] |= index == cancelAt);
+                ProgressListener listener = new ProgressListener() {
+                    @Override
+                    public boolean cancelRequested() {
+                        return cancel[0];
+                    }
+                };
+                if (at == passes.size() - 1) {
+                    // the request came during the last pass: nothing was left to stop
+                    pipeline.generate(request, listener);
+                } else {
+                    assertThrows(GenerationCancelledException.class, () -> pipeline.generate(request, listener));
+                }
+                assertEquals(passes.subList(0, at + 1), backend.passes(), "cancelled during pass " + at);
+            }
+            backend.onPass((index, pass) -> {
+            });
+            assertEquals(fresh.suppressedLatent(), pipeline.generate(request, ProgressListener.NONE)
+                    .suppressedLatent());
+        }
     }
 
     @Test

@@ -130,7 +130,7 @@ final class Job {
         publish();
     }
 
-    /** Asks a running job to stop at its next step; a queued job is cancelled by the queue. */
+    /** Asks a running job to stop before its next UNet evaluation; a queued job is cancelled by the queue. */
     void requestCancel() {
         cancelRequested = true;
     }

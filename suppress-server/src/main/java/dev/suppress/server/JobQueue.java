@@ -72,7 +72,7 @@ final class JobQueue implements AutoCloseable {
     }
 
     /**
-     * Cancels a job: a waiting one at once, a running one at its next step (the runner then marks it).
+     * Cancels a job: a waiting one at once, a running one before its next UNet evaluation (the runner then marks it).
      *
      * @return false when the job had already finished
      */

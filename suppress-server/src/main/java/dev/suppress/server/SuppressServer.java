@@ -73,7 +73,7 @@ public final class SuppressServer implements AutoCloseable {
     /** The largest JSON body: options are small, a prompt is at most a few hundred characters that matter. */
     private static final long MAX_JSON_BYTES = 64 * 1024;
 
-    /** How long {@link #close()} waits for a running job to reach its next step and stop. */
+    /** How long {@link #close()} waits for a running job to stop (before its next UNet evaluation). */
     private static final long CLOSE_TIMEOUT_MILLIS = 60_000;
 
     private static final String WEB = "/dev/suppress/server/web/";
@@ -207,7 +207,7 @@ public final class SuppressServer implements AutoCloseable {
     }
 
     /**
-     * Stops accepting requests, cancels the waiting jobs, stops the running one at its next step and waits for it.
+     * Stops accepting requests, cancels the waiting jobs, stops the running one before its next UNet evaluation and waits for it.
      */
     @Override
     public void close() {
@@ -388,6 +388,12 @@ public final class SuppressServer implements AutoCloseable {
             return;
         }
         ProgressListener listener = new ProgressListener() {
+            // polled before every network pass: a DELETE stops the job at most one UNet evaluation later
+            @Override
+            public boolean cancelRequested() {
+                return job.cancelRequested();
+            }
+
             @Override
             public Progress onDenoisingStep(DenoisingStep step) {
                 job.onDenoisingStep(step);

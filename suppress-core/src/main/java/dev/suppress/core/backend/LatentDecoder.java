@@ -14,6 +14,19 @@ public interface LatentDecoder extends AutoCloseable {
      */
     Tensor decode(Tensor latents);
 
+    /**
+     * As {@link #decode(Tensor)}, running {@code beforeEachPass} before each decoder pass (a backend that decodes
+     * image by image or tile by tile runs it before each image or tile), so that the caller can stop a long decode
+     * between passes by throwing from it; the decoder releases what it holds before the exception leaves.
+     *
+     * @param latents        as for {@link #decode(Tensor)}; not modified
+     * @param beforeEachPass run on the calling thread; what it throws propagates
+     */
+    default Tensor decode(Tensor latents, Runnable beforeEachPass) {
+        beforeEachPass.run();
+        return decode(latents);
+    }
+
     /** Releases native resources. */
     @Override
     void close();

@@ -111,6 +111,16 @@ public final class DjlLatentDecoder implements LatentDecoder {
      */
     @Override
     public Tensor decode(Tensor latents) {
+        return decode(latents, () -> {
+        });
+    }
+
+    /**
+     * {@link #decode(Tensor)}, running {@code beforeEachPass} before each image's pass, or each tile's when the
+     * image is tiled; what it throws propagates, with every NDManager of the call closed.
+     */
+    @Override
+    public Tensor decode(Tensor latents, Runnable beforeEachPass) {
         int channels = part.config().latentChannels();
         if (latents.rank() != 4 || latents.dim(1) != channels || latents.dim(0) < 1) {
             throw new IllegalArgumentException("Expected latents [batch, " + channels + ", h, w], got "
@@ -128,14 +138,16 @@ public final class DjlLatentDecoder implements LatentDecoder {
         float[] images = new float[batch * imageSize];
         for (int index = 0; index < batch; index++) {
             Tensor latent = latents.batchElement(index);
-            Tensor image = tiling.tiles(height, width) ? decodeTiled(latent, factor) : decodeWhole(latent);
+            Tensor image = tiling.tiles(height, width) ? decodeTiled(latent, factor, beforeEachPass)
+                    : decodeWhole(latent, beforeEachPass);
             image.copyTo(images, index * imageSize);
         }
         return Tensor.wrapOwned(images, batch, out, height * factor, width * factor);
     }
 
     /** One latent {@code [1, c, h, w]} through the decoder, in its own NDManager. */
-    private Tensor decodeWhole(Tensor latent) {
+    private Tensor decodeWhole(Tensor latent, Runnable beforePass) {
+        beforePass.run();
         try (NDManager scope = part.weights().newSubManager()) {
             NDArray z = ComputePrecision.cast(Tensors.toNDArray(scope, latent)
                     .div(Tensors.scalar(scope, part.config().scalingFactor())), part.computeType());
@@ -149,7 +161,7 @@ public final class DjlLatentDecoder implements LatentDecoder {
      * axes, each blended with the (already blended) tile above and the one to its left, then cropped to
      * {@code rowLimit} pixels and concatenated.
      */
-    private Tensor decodeTiled(Tensor latent, int factor) {
+    private Tensor decodeTiled(Tensor latent, int factor, Runnable beforeEachTile) {
         int height = latent.dim(2);
         int width = latent.dim(3);
         int stride = tiling.latentStride();
@@ -161,7 +173,7 @@ public final class DjlLatentDecoder implements LatentDecoder {
             List<Tensor> row = new ArrayList<>();
             for (int left = 0; left < width; left += stride) {
                 row.add(decodeWhole(crop(latent, top, left, Math.min(tile, height - top),
-                        Math.min(tile, width - left))));
+                        Math.min(tile, width - left)), beforeEachTile));
             }
             rows.add(row);
         }

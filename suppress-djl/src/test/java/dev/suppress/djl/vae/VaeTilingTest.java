@@ -56,6 +56,39 @@ class VaeTilingTest {
         unblended.close();
     }
 
+    /** What a caller's checkpoint throws to stop a decode. */
+    private static final class Stop extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+    }
+
+    @Test
+    void theCheckpointRunsBeforeEachTileAndWhatItThrowsLeavesNothingBehind() {
+        // a 32x32 latent in tiles of 24 with stride 18: 2x2 tiles
+        int[] passes = {0};
+        Tensor full = tiled.decode(latent, () -> passes[0]++);
+        assertEquals(4, passes[0]);
+        assertArrayEquals(tiled.decode(latent).toArray(), full.toArray());
+        int arrays = liveArrays();
+        int[] started = {0};
+        assertThrows(Stop.class, () -> tiled.decode(latent, () -> {
+            if (started[0]++ == 2) {
+                throw new Stop();
+            }
+        }));
+        assertEquals(3, started[0], "the third tile's checkpoint stopped it");
+        assertEquals(arrays, liveArrays(), "NDArrays left by a decode stopped between tiles");
+        int[] images = {0};
+        whole.decode(Tensor.concat(latent, latent), () -> images[0]++);
+        assertEquals(2, images[0], "one pass per image of the batch");
+    }
+
+    /** Every NDArray alive in the PyTorch engine. */
+    private static int liveArrays() {
+        try (ai.djl.ndarray.NDManager probe = ai.djl.ndarray.NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
+            return probe.getParentManager().getManagedArrays().size();
+        }
+    }
+
     @Test
     void aBatchIsDecodedOneImageAtATimeWithTheSameResult() {
         Tensor one = whole.decode(latent);
