@@ -18,7 +18,11 @@ import java.util.Locale;
  * suppressed-only UNet work against reference mode's (one reference run: its schedule's work does not depend on
  * the prompt). Prints a markdown table.
  *
- * <pre>java -cp benchmarks/target/benchmarks.jar dev.suppress.benchmarks.ItoGrid [tolerance drift iterations]</pre>
+ * <pre>java -cp benchmarks/target/benchmarks.jar dev.suppress.benchmarks.ItoGrid [tolerance drift iterations [driftIterations]]</pre>
+ *
+ * <p>{@code -Ditogrid.runs=2,13} runs only those rows of the table; {@code -Ditogrid.detail=true} also prints, per ITO
+ * step, every loss fast mode evaluated, the audit's reference loss and the step's excess, and each run's work counts.
+ * The work ratio is only good to a few percent: a probe's backward pass is counted at its measured cost.
  */
 public final class ItoGrid {
 
@@ -46,24 +50,33 @@ public final class ItoGrid {
 
     public static void main(String[] args) {
         FastItoOptions defaults = FastItoOptions.DEFAULT;
-        FastItoOptions options = args.length == 3 ? new FastItoOptions(true, defaults.firstStepIterations(),
+        FastItoOptions options = args.length >= 3 ? new FastItoOptions(true, defaults.firstStepIterations(),
                 defaults.firstStepRule(), Integer.parseInt(args[2]), defaults.rule(), Double.parseDouble(args[0]),
-                Double.parseDouble(args[1]), defaults.driftIterations()) : defaults;
+                Double.parseDouble(args[1]), args.length > 3 ? Integer.parseInt(args[3]) : defaults.driftIterations())
+                : defaults;
         Path folder = Fixtures.tinyModel();
         try (Suppressor suppressor = Suppressor.builder().backend("djl").modelFolder(folder).build()) {
-            double referenceWork = suppressor.generate(SuppressionRequest.builder(CASES.get(0).prompt())
-                    .suppress("glasses").seed(SEEDS[0]).mode(Mode.REFERENCE).build()).work().forwardEquivalents();
-            System.out.printf(Locale.ROOT, "fast ITO: %s%nreference mode's UNet work: %.1f forward-equivalents%n%n",
-                    options, referenceWork);
+            SuppressionResult referenceRun = suppressor.generate(SuppressionRequest.builder(CASES.get(0).prompt())
+                    .suppress("glasses").seed(SEEDS[0]).mode(Mode.REFERENCE).build());
+            double referenceWork = referenceRun.work().forwardEquivalents();
+            System.out.printf(Locale.ROOT, "fast ITO: %s%nreference mode's UNet work: %.1f forward-equivalents (%s)%n%n",
+                    options, referenceWork, referenceRun.work());
             System.out.println("| run | prompt | target | seed | updates per ITO step | worst (fast-ref)/max ref "
                     + "| within 5% | work vs reference |");
             System.out.println("|---|---|---|---|---|---|---|---|");
+            java.util.Set<Integer> chosen = chosenRuns(System.getProperty("itogrid.runs", ""));
+            boolean detail = Boolean.getBoolean("itogrid.detail");
+            List<String> details = new ArrayList<>();
             int run = 0;
             int failed = 0;
             double worstRatio = 0;
             List<Double> workRatios = new ArrayList<>();
             for (Case c : CASES) {
                 for (long seed : SEEDS) {
+                    if (!chosen.isEmpty() && !chosen.contains(run + 1)) {
+                        run++;
+                        continue;
+                    }
                     SuppressionResult result = suppressor.generate(SuppressionRequest.builder(c.prompt())
                             .suppress(c.words().toArray(String[]::new)).seed(seed).mode(Mode.FAST)
                             .suppressedOnly(true).fastIto(options).itoAudit(true).build());
@@ -72,8 +85,15 @@ public final class ItoGrid {
                         maxReference = Math.max(maxReference, Math.abs(audit.referenceLoss()));
                     }
                     double worst = Double.NEGATIVE_INFINITY;
-                    for (SuppressionResult.ItoAudit audit : result.itoAudits()) {
-                        worst = Math.max(worst, (audit.fastLoss() - audit.referenceLoss()) / maxReference);
+                    for (int i = 0; i < result.itoAudits().size(); i++) {
+                        SuppressionResult.ItoAudit audit = result.itoAudits().get(i);
+                        double excess = (audit.fastLoss() - audit.referenceLoss()) / maxReference;
+                        worst = Math.max(worst, excess);
+                        if (detail) {
+                            details.add(String.format(Locale.ROOT, "run %d step %d: fast %s | reference %.4f | %+.3f",
+                                    run + 1, audit.stepIndex(), formatted(result.itoSteps().get(i).losses()),
+                                    audit.referenceLoss(), excess));
+                        }
                     }
                     List<String> updates = new ArrayList<>();
                     for (SuppressionResult.ItoStep step : result.itoSteps()) {
@@ -81,6 +101,9 @@ public final class ItoGrid {
                         updates.add(Integer.toString(step.losses().length - 2));
                     }
                     double work = result.work().forwardEquivalents() / referenceWork;
+                    if (detail) {
+                        details.add("run " + (run + 1) + " work: " + result.work());
+                    }
                     workRatios.add(work);
                     boolean within = worst <= LOSS_SLACK;
                     failed += within ? 0 : 1;
@@ -90,10 +113,30 @@ public final class ItoGrid {
                             within ? "yes" : "NO", work);
                 }
             }
+            details.forEach(System.out::println);
             System.out.printf(Locale.ROOT, "%n%d runs, %d outside the slack, worst %+.3f; work vs reference "
                             + "%.3f .. %.3f%n", run, failed, worstRatio,
                     workRatios.stream().mapToDouble(Double::doubleValue).min().orElse(0),
                     workRatios.stream().mapToDouble(Double::doubleValue).max().orElse(0));
         }
+    }
+
+    /** {@code -Ditogrid.runs=3,14}: only those runs (numbered as in the full table); empty: all. */
+    private static java.util.Set<Integer> chosenRuns(String list) {
+        java.util.Set<Integer> runs = new java.util.TreeSet<>();
+        for (String part : list.split(",")) {
+            if (!part.isBlank()) {
+                runs.add(Integer.parseInt(part.trim()));
+            }
+        }
+        return runs;
+    }
+
+    private static String formatted(double[] losses) {
+        List<String> parts = new ArrayList<>();
+        for (double loss : losses) {
+            parts.add(String.format(Locale.ROOT, "%.4f", loss));
+        }
+        return String.join(" ", parts);
     }
 }

@@ -1,5 +1,6 @@
 package dev.suppress.examples.cli;
 
+import dev.suppress.djl.singlefile.LdmCheckpointWriter;
 import dev.suppress.examples.tiny.SyntheticModel;
 import dev.suppress.examples.tiny.TinyModel;
 import picocli.CommandLine.Command;
@@ -7,7 +8,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -17,7 +21,9 @@ import java.util.concurrent.Callable;
         description = {"Writes a diffusers folder with the published configuration of Stable Diffusion 1.5 or 2.1 "
                 + "(base, 512²) and seeded random weights, to measure speed and memory at real size without a "
                 + "download. It draws noise. SD 1.5 in F32 takes 4.3 GB of disk.",
-                "Prints the folder; pass it to generate --model."})
+                "Prints the folder; pass it to generate --model. With --format single-file it also writes the "
+                        + "model as one LDM-layout .safetensors file (as model hubs hand out) and prints that file; "
+                        + "the folder stays, to pass as --config."})
 final class MakeModelCommand implements Callable<Integer> {
 
     /** The architectures, as the option spells them. */
@@ -28,6 +34,16 @@ final class MakeModelCommand implements Callable<Integer> {
 
         ArchName(SyntheticModel.Arch arch) {
             this.arch = arch;
+        }
+    }
+
+    /** The outputs, as the option spells them. */
+    enum FormatName {
+        folder, single_file;
+
+        @Override
+        public String toString() {
+            return name().replace('_', '-');
         }
     }
 
@@ -50,10 +66,30 @@ final class MakeModelCommand implements Callable<Integer> {
     @Option(names = "--fp16-variant", description = "Also write .fp16.safetensors variant files (F16).")
     boolean fp16Variant;
 
+    @Option(names = "--format", paramLabel = "folder|single-file", defaultValue = "folder",
+            converter = FormatConverter.class,
+            description = "folder: a diffusers folder; single-file: also the LDM-layout file <folder>.safetensors "
+                    + "(default: ${DEFAULT-VALUE}).")
+    FormatName format;
+
     @Option(names = "--out", paramLabel = "DIR",
             description = "The folder to write (default: <cache>/<arch>-<dtype>-random-v1 in ~/.cache/suppress). "
                     + "A complete model already there is kept.")
     Path out;
+
+    /** Reads "single-file" as well as the constant's name. */
+    static final class FormatConverter implements picocli.CommandLine.ITypeConverter<FormatName> {
+        @Override
+        public FormatName convert(String value) {
+            for (FormatName name : FormatName.values()) {
+                if (name.toString().equals(value) || name.name().equals(value)) {
+                    return name;
+                }
+            }
+            throw new picocli.CommandLine.TypeConversionException("expected folder or single-file, got '" + value
+                    + "'");
+        }
+    }
 
     @Override
     public Integer call() {
@@ -68,8 +104,37 @@ final class MakeModelCommand implements Callable<Integer> {
         });
         err.printf(Locale.ROOT, "model ready in %.1f s%n", (System.nanoTime() - started) / 1e9);
         err.flush();
+        if (format == FormatName.single_file) {
+            written = singleFile(written, err);
+        }
         stdout.println(written);
         stdout.flush();
         return 0;
+    }
+
+    /**
+     * {@code <folder>.safetensors} in the LDM layout, written unless there already (it is derived from a complete
+     * folder, renamed into place when complete). SD 2.1 base gets a same-name {@code .yaml} saying epsilon
+     * prediction, which the file's keys and shapes cannot show.
+     */
+    private Path singleFile(Path folder, PrintWriter err) {
+        Path file = folder.resolveSibling(folder.getFileName() + ".safetensors");
+        long started = System.nanoTime();
+        if (!Files.isRegularFile(file)) {
+            LdmCheckpointWriter.write(folder, file, arch == ArchName.sd21);
+        }
+        if (arch == ArchName.sd21) {
+            Path yaml = folder.resolveSibling(folder.getFileName() + ".yaml");
+            try {
+                Files.writeString(yaml, "# written by suppress make-model: SD 2.1 base predicts epsilon\n"
+                        + "model:\n  params:\n    parameterization: \"eps\"\n");
+            } catch (IOException e) {
+                throw new UncheckedIOException("Cannot write " + yaml, e);
+            }
+        }
+        err.printf(Locale.ROOT, "single file ready in %.1f s (%.1f MB)%n", (System.nanoTime() - started) / 1e9,
+                file.toFile().length() / 1e6);
+        err.flush();
+        return file;
     }
 }

@@ -5,6 +5,7 @@ import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.Suppressor;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.singlefile.LdmCheckpointWriter;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -50,6 +51,34 @@ class SyntheticModelTest {
                     assertArrayEquals(b.floats(name), a.floats(name), file + " " + name);
                 }
             }
+        }
+    }
+
+    @Test
+    void aSingleFileCopiesEveryTensorInItsOwnDtypeByteForByte() {
+        Path bf16 = SyntheticModel.ensure(dir.resolve("bf16"), "model", SyntheticModel.WeightType.BF16, false,
+                file -> { });
+        Path file = dir.resolve("bf16.safetensors");
+        LdmCheckpointWriter.write(bf16, file, false);
+        String[][] pairs = {
+                {UNET, "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.weight",
+                        "model.diffusion_model.input_blocks.3.1.transformer_blocks.0.attn1.to_q.weight"},
+                {"vae/diffusion_pytorch_model.safetensors", "decoder.conv_in.weight",
+                        "first_stage_model.decoder.conv_in.weight"},
+                {"text_encoder/model.safetensors", "text_model.encoder.layers.0.mlp.fc1.weight",
+                        "cond_stage_model.transformer.text_model.encoder.layers.0.mlp.fc1.weight"}};
+        try (SafetensorsFile single = SafetensorsFile.open(file)) {
+            assertTrue(Files.notExists(dir.resolve("bf16.safetensors.partial")));
+            for (String[] pair : pairs) {
+                try (SafetensorsFile part = SafetensorsFile.open(bf16.resolve(pair[0]))) {
+                    assertEquals("BF16", single.info(pair[2]).dtype().name(), pair[2]);
+                    assertArrayEquals(part.info(pair[1]).shape(), single.info(pair[2]).shape(), pair[2]);
+                    assertEquals(part.rawBytes(pair[1]), single.rawBytes(pair[2]), pair[2]);
+                }
+            }
+            // what the writer adds (schedule buffers, EMA copies) is F32 zeros
+            assertEquals("F32", single.info("alphas_cumprod").dtype().name());
+            assertArrayEquals(new float[1000], single.floats("alphas_cumprod"));
         }
     }
 

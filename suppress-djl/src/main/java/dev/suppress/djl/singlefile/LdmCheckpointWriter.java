@@ -2,13 +2,22 @@ package dev.suppress.djl.singlefile;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.suppress.core.io.SafetensorsDType;
 import dev.suppress.core.io.SafetensorsFile;
-import dev.suppress.core.io.SafetensorsWriter;
-import dev.suppress.core.tensor.Tensor;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -22,8 +31,10 @@ import java.util.regex.Pattern;
  * tests and for exporting small models), renaming diffusers keys to LDM ones with rules written from the LDM side (CompVis {@code openaimodel.py} / {@code model.py} module names, OpenCLIP's
  * {@code transformer.resblocks}), independently of the main code's LDM → diffusers mapping. Adds what real files
  * carry besides the model: EMA copies, DDPM schedule buffers, and for OpenCLIP the fused {@code in_proj}, the last
- * resblock that SD 2.x does not use, {@code text_projection} and {@code logit_scale}. Every tensor is read
- * into memory as float32 and written F32: meant for small models.
+ * resblock that SD 2.x does not use, {@code text_projection} and {@code logit_scale}. The model's tensors are
+ * copied byte for byte in their own dtype from the memory-mapped folder files, one at a time (a fused
+ * {@code in_proj} is its three row blocks in a row), so a full-size model converts in the memory of one tensor; what
+ * the writer adds itself is F32.
  */
 public final class LdmCheckpointWriter {
 
@@ -120,60 +131,179 @@ public final class LdmCheckpointWriter {
     }
 
     /**
-     * Writes {@code folder}'s text encoder, UNet and VAE as one LDM file.
+     * Writes {@code folder}'s text encoder, UNet and VAE as one LDM file, through a temporary sibling renamed into
+     * place when complete.
      *
      * @param openClip write the text encoder in SD 2.x's OpenCLIP layout (with one extra, unused last resblock)
+     * @throws UncheckedIOException when a file cannot be read or written
      */
     public static void write(Path folder, Path target, boolean openClip) {
-        Map<String, Tensor> out = new LinkedHashMap<>();
         JsonNode unetConfig = read(folder.resolve("unet/config.json"));
         int layersPerBlock = unetConfig.path("layers_per_block").asInt(2);
         List<String> upTypes = JSON.convertValue(unetConfig.get("up_block_types"),
                 JSON.getTypeFactory().constructCollectionType(List.class, String.class));
-        try (SafetensorsFile unet = SafetensorsFile.open(folder.resolve("unet/diffusion_pytorch_model.safetensors"))) {
+        int levels = read(folder.resolve("vae/config.json")).get("block_out_channels").size();
+        try (SafetensorsFile unet = SafetensorsFile.open(folder.resolve("unet/diffusion_pytorch_model.safetensors"));
+             SafetensorsFile vae = SafetensorsFile.open(folder.resolve("vae/diffusion_pytorch_model.safetensors"));
+             SafetensorsFile clip = SafetensorsFile.open(folder.resolve("text_encoder/model.safetensors"))) {
+            Map<String, Entry> out = new LinkedHashMap<>();
             for (String key : unet.names()) {
                 out.put(unetKey(key, layersPerBlock, block -> upTypes.get(block).startsWith("CrossAttn")),
-                        unet.tensor(key));
+                        Entry.copy(unet, key));
             }
             // EMA copies of a few UNet tensors (LDM flattens the name): must be ignored, not loaded
             for (String key : List.copyOf(out.keySet())) {
                 if (key.startsWith("model.diffusion_model.out.")) {
-                    Tensor value = out.get(key);
                     out.put("model_ema.diffusion_model" + key.substring("model.diffusion_model.".length())
-                            .replace(".", ""), Tensor.zeros(value.shape()));
+                            .replace(".", ""), Entry.zeros(out.get(key).shape()));
                 }
             }
-        }
-        int levels = read(folder.resolve("vae/config.json")).get("block_out_channels").size();
-        try (SafetensorsFile vae = SafetensorsFile.open(folder.resolve("vae/diffusion_pytorch_model.safetensors"))) {
             for (String key : vae.names()) {
-                Tensor value = vae.tensor(key);
-                if (key.contains("mid_block.attentions.0.") && value.rank() == 2) {
-                    value = value.reshape(value.dim(0), value.dim(1), 1, 1);
+                Entry entry = Entry.copy(vae, key);
+                if (key.contains("mid_block.attentions.0.") && entry.shape().length == 2) {
+                    entry = entry.reshaped(new long[]{entry.shape()[0], entry.shape()[1], 1, 1});
                 }
-                out.put(vaeKey(key, levels), value);
+                out.put(vaeKey(key, levels), entry);
             }
-        }
-        try (SafetensorsFile clip = SafetensorsFile.open(folder.resolve("text_encoder/model.safetensors"))) {
             if (openClip) {
-                writeOpenClip(clip, read(folder.resolve("text_encoder/config.json")), out);
+                planOpenClip(clip, read(folder.resolve("text_encoder/config.json")), out);
             } else {
                 for (String key : clip.names()) {
-                    out.put("cond_stage_model.transformer." + key, clip.tensor(key));
+                    out.put("cond_stage_model.transformer." + key, Entry.copy(clip, key));
+                }
+            }
+            extras().forEach((key, shape) -> out.put(key, Entry.zeros(shape)));
+            Path partial = target.resolveSibling(target.getFileName() + ".partial");
+            try {
+                writeFile(partial, out);
+                Files.move(partial, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                throw new UncheckedIOException("Cannot write " + target, e);
+            } finally {
+                try {
+                    Files.deleteIfExists(partial);
+                } catch (IOException ignored) {
+                    // best effort: the partial file is named as such
                 }
             }
         }
-        extras().forEach((key, shape) -> {
-            int[] dims = new int[shape.length];
-            for (int i = 0; i < dims.length; i++) {
-                dims[i] = (int) shape[i];
-            }
-            out.put(key, Tensor.zeros(dims));
-        });
-        SafetensorsWriter.write(target, out);
     }
 
-    private static void writeOpenClip(SafetensorsFile clip, JsonNode config, Map<String, Tensor> out) {
+    /** One tensor of the written file: its dtype, its shape, and the bytes it writes. */
+    private record Entry(SafetensorsDType dtype, long[] shape, Source source) {
+
+        static Entry copy(SafetensorsFile file, String name) {
+            return new Entry(file.info(name).dtype(), file.info(name).shape(),
+                    channel -> writeFully(channel, file.rawBytes(name)));
+        }
+
+        /** Row blocks of one dtype, one after another: their concatenation along the first axis. */
+        static Entry rows(SafetensorsFile file, List<String> names) {
+            SafetensorsDType dtype = file.info(names.get(0)).dtype();
+            long[] shape = file.info(names.get(0)).shape().clone();
+            shape[0] = 0;
+            for (String name : names) {
+                if (file.info(name).dtype() != dtype) {
+                    throw new IllegalArgumentException(file.path() + ": " + names + " do not share one dtype");
+                }
+                shape[0] += file.info(name).shape()[0];
+            }
+            return new Entry(dtype, shape, channel -> {
+                for (String name : names) {
+                    writeFully(channel, file.rawBytes(name));
+                }
+            });
+        }
+
+        static Entry zeros(long[] shape) {
+            return new Entry(SafetensorsDType.F32, shape, channel -> {
+                ByteBuffer zeros = ByteBuffer.allocate(1 << 16);
+                for (long left = 4 * count(shape); left > 0; left -= zeros.limit()) {
+                    zeros.clear().limit((int) Math.min(zeros.capacity(), left));
+                    writeFully(channel, zeros);
+                }
+            });
+        }
+
+        /** Standard normal values, drawn from {@code random} when the entry is written. */
+        static Entry gaussian(long[] shape, Random random) {
+            return new Entry(SafetensorsDType.F32, shape, channel -> {
+                ByteBuffer values = ByteBuffer.allocate(Math.toIntExact(4 * count(shape))).order(ByteOrder.LITTLE_ENDIAN);
+                while (values.hasRemaining()) {
+                    values.putFloat((float) random.nextGaussian());
+                }
+                writeFully(channel, values.flip());
+            });
+        }
+
+        Entry reshaped(long[] newShape) {
+            if (count(newShape) != count(shape)) {
+                throw new IllegalArgumentException("Cannot reshape " + java.util.Arrays.toString(shape) + " to "
+                        + java.util.Arrays.toString(newShape));
+            }
+            return new Entry(dtype, newShape, source);
+        }
+
+        long bytes() {
+            return count(shape) * dtype.byteSize();
+        }
+    }
+
+    @FunctionalInterface
+    private interface Source {
+        void writeTo(FileChannel channel) throws IOException;
+    }
+
+    private static void writeFile(Path file, Map<String, Entry> entries) throws IOException {
+        ObjectNode header = JSON.createObjectNode();
+        long offset = 0;
+        for (Map.Entry<String, Entry> entry : entries.entrySet()) {
+            ObjectNode info = header.putObject(entry.getKey());
+            info.put("dtype", entry.getValue().dtype().name());
+            ArrayNode shape = info.putArray("shape");
+            for (long dimension : entry.getValue().shape()) {
+                shape.add(dimension);
+            }
+            long length = entry.getValue().bytes();
+            info.putArray("data_offsets").add(offset).add(offset + length);
+            offset += length;
+        }
+        StringBuilder json = new StringBuilder(JSON.writeValueAsString(header));
+        // pad so the data section starts 8-byte aligned, as the reference writer does
+        while (json.length() % 8 != 0) {
+            json.append(' ');
+        }
+        byte[] headerBytes = json.toString().getBytes(StandardCharsets.UTF_8);
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            ByteBuffer prefix = ByteBuffer.allocate(8 + headerBytes.length).order(ByteOrder.LITTLE_ENDIAN);
+            writeFully(channel, prefix.putLong(headerBytes.length).put(headerBytes).flip());
+            for (Entry entry : entries.values()) {
+                long before = channel.position();
+                entry.source().writeTo(channel);
+                if (channel.position() - before != entry.bytes()) {
+                    throw new IllegalStateException("Wrote " + (channel.position() - before) + " bytes for a tensor of "
+                            + entry.bytes());
+                }
+            }
+        }
+    }
+
+    private static void writeFully(FileChannel channel, ByteBuffer buffer) throws IOException {
+        while (buffer.hasRemaining()) {
+            channel.write(buffer);
+        }
+    }
+
+    private static long count(long[] shape) {
+        long count = 1;
+        for (long dimension : shape) {
+            count *= dimension;
+        }
+        return count;
+    }
+
+    private static void planOpenClip(SafetensorsFile clip, JsonNode config, Map<String, Entry> out) {
         String prefix = "cond_stage_model.model.";
         int layers = config.path("num_hidden_layers").asInt();
         int hidden = config.path("hidden_size").asInt();
@@ -187,38 +317,37 @@ public final class LdmCheckpointWriter {
         for (String key : clip.names()) {
             Matcher m = CLIP_LAYER.matcher(key);
             if (fixed.containsKey(key)) {
-                out.put(prefix + fixed.get(key), clip.tensor(key));
+                out.put(prefix + fixed.get(key), Entry.copy(clip, key));
             } else if (m.matches() && m.group(2).startsWith("self_attn.") && !m.group(2).contains("out_proj")) {
                 String kind = m.group(2).endsWith("weight") ? "weight" : "bias";
                 String fused = prefix + "transformer.resblocks." + m.group(1) + ".attn.in_proj_" + kind;
                 if (!out.containsKey(fused)) {
                     String base = "text_model.encoder.layers." + m.group(1) + ".self_attn.";
-                    out.put(fused, Tensor.concat(clip.tensor(base + "q_proj." + kind),
-                            clip.tensor(base + "k_proj." + kind), clip.tensor(base + "v_proj." + kind)));
+                    out.put(fused, Entry.rows(clip, List.of(base + "q_proj." + kind, base + "k_proj." + kind,
+                            base + "v_proj." + kind)));
                 }
             } else if (m.matches()) {
                 out.put(prefix + "transformer.resblocks." + m.group(1) + "." + rename.apply(m.group(2)),
-                        clip.tensor(key));
+                        Entry.copy(clip, key));
             } else if (!key.endsWith("position_ids")) {
                 throw new IllegalArgumentException("No OpenCLIP name for " + key);
             }
         }
         // the last layer, which SD 2.x's penultimate-layer conditioning never uses: random, so loading it would show
         Random random = new Random(14);
-        for (String key : List.copyOf(out.keySet())) {
-            String first = prefix + "transformer.resblocks.0.";
+        String first = prefix + "transformer.resblocks.0.";
+        List<String> firstLayer = new ArrayList<>();
+        for (String key : out.keySet()) {
             if (key.startsWith(first)) {
-                Tensor template = out.get(key);
-                float[] noise = new float[template.size()];
-                for (int i = 0; i < noise.length; i++) {
-                    noise[i] = (float) random.nextGaussian();
-                }
-                out.put(prefix + "transformer.resblocks." + layers + "." + key.substring(first.length()),
-                        Tensor.of(noise, template.shape()));
+                firstLayer.add(key);
             }
         }
-        out.put(prefix + "text_projection", Tensor.zeros(hidden, hidden));
-        out.put(prefix + "logit_scale", Tensor.zeros());
+        for (String key : firstLayer) {
+            out.put(prefix + "transformer.resblocks." + layers + "." + key.substring(first.length()),
+                    Entry.gaussian(out.get(key).shape(), random));
+        }
+        out.put(prefix + "text_projection", Entry.zeros(new long[]{hidden, hidden}));
+        out.put(prefix + "logit_scale", Entry.zeros(new long[]{}));
     }
 
     private static JsonNode read(Path file) {
