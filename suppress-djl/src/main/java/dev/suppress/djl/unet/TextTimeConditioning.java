@@ -24,7 +24,8 @@ public record TextTimeConditioning(Tensor textEmbeds, Tensor timeIds) {
             throw new IllegalArgumentException("TextTimeConditioning needs both textEmbeds and timeIds");
         }
         if (textEmbeds.rank() != 2 || timeIds.rank() != 2 || textEmbeds.dim(0) != timeIds.dim(0)) {
-            throw new IllegalArgumentException("Expected textEmbeds [batch, P] and timeIds [batch, K] of one batch, got "
+            throw new IllegalArgumentException("Expected textEmbeds [batch, P] and timeIds [batch, K] of one batch, "
+                    + "got "
                     + Arrays.toString(textEmbeds.shape()) + " and " + Arrays.toString(timeIds.shape()));
         }
     }

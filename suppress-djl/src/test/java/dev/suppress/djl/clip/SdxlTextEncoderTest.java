@@ -63,7 +63,8 @@ class SdxlTextEncoderTest {
         Map<String, long[]> second = DjlTextEncoder.parameterShapes(model.resolve("text_encoder_2"));
         assertArrayEquals(new long[] {POOLED_WIDTH, POOLED_WIDTH}, second.get("text_projection.weight"));
         assertFalse(second.containsKey("text_projection.bias"));
-        assertFalse(DjlTextEncoder.parameterShapes(model.resolve("text_encoder")).containsKey("text_projection.weight"));
+        assertFalse(DjlTextEncoder.parameterShapes(model.resolve("text_encoder"))
+                .containsKey("text_projection.weight"));
     }
 
     @Test
