@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import dev.suppress.djl.nn.LayerNorm;
+import dev.suppress.djl.nn.Linear;
 import dev.suppress.djl.weights.PartLoading;
 import dev.suppress.djl.weights.PartSource;
 import dev.suppress.djl.weights.WeightLoader;
@@ -16,8 +17,10 @@ import java.util.Map;
 
 /**
  * transformers {@code CLIPTextModel} (modeling_clip.py) as Stable Diffusion uses it: token plus position
- * embeddings, causal-masked pre-LN encoder layers, the final layer norm; {@code last_hidden_state} is the output.
- * The pooled output is not computed.
+ * embeddings, causal-masked pre-LN encoder layers, the final layer norm; {@code last_hidden_state} is the output of
+ * {@link #forward}. For SDXL, {@link #forwardWithPooled} returns one of the encoder's {@code hidden_states} (the
+ * penultimate, without the final layer norm) and the pooled output: {@code last_hidden_state} at the [EOT] position,
+ * times {@code text_projection} for a {@code CLIPTextModelWithProjection} ({@code text_encoder_2}).
  *
  * <p>Owns the NDManager that holds its weights; not thread-safe for {@link #close()} racing with a forward pass.
  */
@@ -33,6 +36,8 @@ final class ClipTextModel implements AutoCloseable {
     private final NDArray causalMask;
     private final List<ClipEncoderLayer> layers = new ArrayList<>();
     private final LayerNorm finalLayerNorm;
+    /** {@code text_projection} of a {@code CLIPTextModelWithProjection} (no bias), or {@code null}. */
+    private final Linear textProjection;
 
     private ClipTextModel(ClipTextConfig config, WeightLoader loader, NDManager weights) {
         this.config = config;
@@ -48,6 +53,8 @@ final class ClipTextModel implements AutoCloseable {
             layers.add(new ClipEncoderLayer(loader, PREFIX + "encoder.layers." + i, config));
         }
         this.finalLayerNorm = new LayerNorm(loader, PREFIX + "final_layer_norm", width, config.layerNormEps());
+        this.textProjection = config.projectionDim() > 0
+                ? new Linear(loader, "text_projection", width, config.projectionDim(), false) : null;
         int positions = config.maxPositionEmbeddings();
         ai.djl.ndarray.types.Shape maskShape = new ai.djl.ndarray.types.Shape(positions, positions);
         DataType type = loader.computeType();
@@ -135,6 +142,68 @@ final class ClipTextModel implements AutoCloseable {
             hidden = layer.forward(hidden, mask);
         }
         return finalLayerNorm.forward(hidden);
+    }
+
+    /**
+     * The outputs an SDXL pipeline takes from a text encoder ({@code output_hidden_states=True}).
+     *
+     * @param hiddenState {@code hidden_states[index]} {@code [1, seq, hidden]}: index 0 is the embeddings, index i
+     *                    the output of layer i, with no final layer norm
+     * @param pooled      {@code [1, projectionDim]} ({@code text_embeds}) with a projection, else {@code [1, hidden]}
+     *                    ({@code pooler_output})
+     */
+    record PooledOutput(NDArray hiddenState, NDArray pooled) {
+    }
+
+    /**
+     * @param tokenIds         {@code [seq]} int64 ids, in the scope's manager
+     * @param hiddenStateIndex which of the {@code numHiddenLayers + 1} hidden states to return (SDXL: the
+     *                         penultimate, {@code numHiddenLayers - 1})
+     * @param poolAt           the position of [EOT], from {@link #poolingIndex}
+     */
+    PooledOutput forwardWithPooled(NDArray tokenIds, int hiddenStateIndex, int poolAt) {
+        if (hiddenStateIndex < 0 || hiddenStateIndex > layers.size()) {
+            throw new IllegalArgumentException("Hidden state " + hiddenStateIndex + " does not exist: this text "
+                    + "encoder has " + (layers.size() + 1) + " (0 = embeddings, " + layers.size() + " = last layer)");
+        }
+        NDManager scope = tokenIds.getManager();
+        long seq = tokenIds.getShape().get(0);
+        if (poolAt < 0 || poolAt >= seq) {
+            throw new IllegalArgumentException("Pooling position " + poolAt + " is outside the " + seq + " tokens");
+        }
+        NDArray tokens = tokenEmbedding.get(scope, new NDIndex("{}", tokenIds));
+        NDArray positions = positionEmbedding.get(scope, new NDIndex("0:{}", seq));
+        NDArray mask = causalMask.get(scope, new NDIndex("0:{}, 0:{}", seq, seq));
+        NDArray hidden = tokens.add(positions).expandDims(0);
+        NDArray chosen = hiddenStateIndex == 0 ? hidden : null;
+        for (int i = 0; i < layers.size(); i++) {
+            hidden = layers.get(i).forward(hidden, mask);
+            if (i + 1 == hiddenStateIndex) {
+                chosen = hidden;
+            }
+        }
+        NDArray last = finalLayerNorm.forward(hidden);
+        NDArray pooled = last.get(new NDIndex(":, {}, :", poolAt));
+        return new PooledOutput(chosen, textProjection == null ? pooled : textProjection.forward(pooled));
+    }
+
+    /**
+     * Where transformers takes the pooled output: with the legacy {@code eos_token_id} 2, the first position of the
+     * largest id ([EOT] is the largest id of CLIP's vocabulary, so this works whatever the padding); otherwise the
+     * first position of {@code eos_token_id}, or 0 when there is none ({@code argmax} of all zeros).
+     */
+    static int poolingIndex(int[] tokenIds, int eosTokenId) {
+        int index = 0;
+        for (int i = 0; i < tokenIds.length; i++) {
+            if (eosTokenId == ClipTextConfig.LEGACY_EOS_TOKEN_ID) {
+                if (tokenIds[i] > tokenIds[index]) {
+                    index = i;
+                }
+            } else if (tokenIds[i] == eosTokenId) {
+                return i;
+            }
+        }
+        return index;
     }
 
     /** Frees the weights. */

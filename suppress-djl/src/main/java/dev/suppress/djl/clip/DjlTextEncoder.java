@@ -76,24 +76,50 @@ public final class DjlTextEncoder implements TextEncoder {
      */
     @Override
     public Tensor encode(int[] tokenIds) {
-        int length = maxLength();
-        if (tokenIds.length != length) {
-            throw new IllegalArgumentException("Expected " + length + " token ids (padded), got " + tokenIds.length);
-        }
-        long[] ids = new long[length];
-        int vocab = model.config().vocabSize();
-        for (int i = 0; i < length; i++) {
-            if (tokenIds[i] < 0 || tokenIds[i] >= vocab) {
-                throw new IllegalArgumentException("Token id " + tokenIds[i] + " at position " + i
-                        + " is outside the vocabulary [0, " + vocab + ")");
-            }
-            ids[i] = tokenIds[i];
-        }
+        long[] ids = checkedIds(tokenIds);
+        int length = ids.length;
         ensureOpen();
         try (NDManager scope = model.newScope()) {
             NDArray hidden = model.forward(scope.create(ids));
             return Tensors.toTensor(hidden.reshape(length, hiddenSize()));
         }
+    }
+
+    /**
+     * The encoding an SDXL pipeline uses ({@code output_hidden_states=True}): {@code hidden_states[-fromEnd]}
+     * (SDXL: {@code fromEnd = 2}, the penultimate layer's output, no final layer norm; {@code clip_skip} adds to it)
+     * and the pooled output at the [EOT] position that {@code eos_token_id} selects (see {@link #pooledSize()}).
+     *
+     * @param tokenIds {@link #maxLength()} ids in {@code [0, vocab)}; not modified
+     * @param fromEnd  1 for the last layer's output, 2 for the penultimate, up to {@code num_hidden_layers + 1}
+     *                 (the embeddings)
+     * @throws IllegalArgumentException when the length, an id or {@code fromEnd} is out of range
+     * @throws IllegalStateException    after {@link #close()}
+     */
+    public PooledTextEncoding encodeWithPooled(int[] tokenIds, int fromEnd) {
+        int layers = model.config().numHiddenLayers();
+        if (fromEnd < 1 || fromEnd > layers + 1) {
+            throw new IllegalArgumentException("hidden_states[-" + fromEnd + "] does not exist: this text encoder has "
+                    + (layers + 1) + " hidden states");
+        }
+        long[] ids = checkedIds(tokenIds);
+        int poolAt = ClipTextModel.poolingIndex(tokenIds, model.config().eosTokenId());
+        ensureOpen();
+        try (NDManager scope = model.newScope()) {
+            ClipTextModel.PooledOutput output = model.forwardWithPooled(scope.create(ids), layers + 1 - fromEnd,
+                    poolAt);
+            return new PooledTextEncoding(Tensors.toTensor(output.hiddenState().reshape(ids.length, hiddenSize())),
+                    Tensors.toTensor(output.pooled().reshape(pooledSize())), poolAt);
+        }
+    }
+
+    /**
+     * The width of the pooled output: {@code projection_dim} for a {@code CLIPTextModelWithProjection}
+     * (SDXL's {@code text_encoder_2}), else {@code hidden_size}.
+     */
+    public int pooledSize() {
+        int projection = model.config().projectionDim();
+        return projection > 0 ? projection : hiddenSize();
     }
 
     @Override
@@ -110,6 +136,24 @@ public final class DjlTextEncoder implements TextEncoder {
     /** The weights file that was loaded. */
     public Path weightsFile() {
         return model.weightsFile();
+    }
+
+    /** The ids widened for the embedding lookup, after checking their count and range. */
+    private long[] checkedIds(int[] tokenIds) {
+        int length = maxLength();
+        if (tokenIds.length != length) {
+            throw new IllegalArgumentException("Expected " + length + " token ids (padded), got " + tokenIds.length);
+        }
+        long[] ids = new long[length];
+        int vocab = model.config().vocabSize();
+        for (int i = 0; i < length; i++) {
+            if (tokenIds[i] < 0 || tokenIds[i] >= vocab) {
+                throw new IllegalArgumentException("Token id " + tokenIds[i] + " at position " + i
+                        + " is outside the vocabulary [0, " + vocab + ")");
+            }
+            ids[i] = tokenIds[i];
+        }
+        return ids;
     }
 
     private void ensureOpen() {

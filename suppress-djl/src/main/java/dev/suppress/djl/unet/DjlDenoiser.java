@@ -109,17 +109,34 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      * @param latents  {@code [batch, inChannels, h, w]}; with a capture, {@code h == w}. Not modified.
      * @param contexts {@code [batch, keys, M]}; not modified
      * @param capture  the attention to return, or {@code null}
-     * @throws IllegalArgumentException when the shapes do not fit the UNet or the capture does not fit it
+     * @throws IllegalArgumentException when the shapes do not fit the UNet or the capture does not fit it, and for
+     *                                  an SDXL ({@code text_time}) UNet, which needs
+     *                                  {@link #denoise(Tensor, int, Tensor, TextTimeConditioning, AttentionCapture)}
      * @throws IllegalStateException    after {@link #close()}
      */
     @Override
     public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+        return denoise(latents, timestep, contexts, null, capture);
+    }
+
+    /**
+     * {@link #denoise(Tensor, int, Tensor, AttentionCapture)} with the extra conditioning of a UNet with
+     * {@code addition_embed_type: "text_time"} (SDXL).
+     *
+     * @param added the pooled text embeds and time ids, one row per latent; {@code null} for a UNet without an
+     *              addition embedding (SD 1.x/2.x)
+     * @throws IllegalArgumentException as the other overload, and when {@code added} is missing for a
+     *                                  {@code text_time} UNet, given to one without, or does not fit it
+     */
+    public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, TextTimeConditioning added,
+                                  AttentionCapture capture) {
         checkInputs(latents, contexts, capture);
+        model.checkAdded(added, latents.dim(0));
         ensureOpen();
         try (NDManager scope = model.newScope()) {
             AttentionRecorder recorder = recorder(capture, latents, false, scope);
             Arithmetic.Counted<NDArray> noise = Arithmetic.count(() -> model.forward(Tensors.toNDArray(scope,
-                    latents), timestep, Tensors.toNDArray(scope, contexts), recorder));
+                    latents), timestep, Tensors.toNDArray(scope, contexts), added, recorder));
             fullPassArithmetic.putIfAbsent(latents.dim(2), noise.multiplyAdds() / latents.dim(0));
             AttentionMaps maps = capture == null ? null : recorder.toMaps(recorder.crossMaps(), recorder.selfMaps());
             return new DenoiserOutput(Tensors.toTensor(noise.value()), maps);
@@ -134,15 +151,25 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      */
     @Override
     public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+        return attention(latents, timestep, contexts, null, capture);
+    }
+
+    /**
+     * {@link #attention(Tensor, int, Tensor, AttentionCapture)} with the extra conditioning of a {@code text_time}
+     * UNet (SDXL); {@code added} as in {@link #denoise(Tensor, int, Tensor, TextTimeConditioning, AttentionCapture)}.
+     */
+    public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, TextTimeConditioning added,
+                                   AttentionCapture capture) {
         if (capture == null) {
             throw new IllegalArgumentException("attention() needs an AttentionCapture");
         }
         checkInputs(latents, contexts, capture);
+        model.checkAdded(added, latents.dim(0));
         ensureOpen();
         try (NDManager scope = model.newScope()) {
             AttentionRecorder recorder = recorder(capture, latents, true, scope);
             long multiplyAdds = Arithmetic.count(() -> model.forward(Tensors.toNDArray(scope, latents), timestep,
-                    Tensors.toNDArray(scope, contexts), recorder)).multiplyAdds();
+                    Tensors.toNDArray(scope, contexts), added, recorder)).multiplyAdds();
             attentionPassArithmetic.putIfAbsent(new CaptureAt(capture, latents.dim(2)),
                     multiplyAdds / latents.dim(0));
             return recorder.toMaps(recorder.crossMaps(), recorder.selfMaps());
@@ -167,16 +194,29 @@ public final class DjlDenoiser implements DenoiserWithAttention {
             // called once per counted pass: build the counting inputs only when a count is missing
             Tensor latent = Tensor.zeros(1, model.config().inChannels(), latentSide, latentSide);
             Tensor context = Tensor.zeros(1, 77, model.config().crossAttentionDim());
+            TextTimeConditioning added = countingConditioning();
             if (full == null) {
-                denoise(latent, 0, context, null);
+                denoise(latent, 0, context, added, null);
                 full = fullPassArithmetic.get(latentSide);
             }
             if (cut == null) {
-                attention(latent, 0, context, capture);
+                attention(latent, 0, context, added, capture);
                 cut = attentionPassArithmetic.get(key);
             }
         }
         return full == 0 ? 1.0 : Math.min(1.0, (double) cut / full);
+    }
+
+    /**
+     * Zeros for a counting pass of a {@code text_time} UNet (one time id; how the width is split between text embeds
+     * and time ids does not change the count), or {@code null} for a UNet without an addition embedding.
+     */
+    private TextTimeConditioning countingConditioning() {
+        int inputDim = model.additionEmbeddingInputDim();
+        if (inputDim == 0) {
+            return null;
+        }
+        return new TextTimeConditioning(Tensor.zeros(1, inputDim - model.additionTimeEmbedDim()), Tensor.zeros(1, 1));
     }
 
     AttentionRecorder recorder(AttentionCapture capture, Tensor latents, boolean stopEarly, NDManager scope) {

@@ -24,28 +24,38 @@ final class TimestepEmbedding {
     private final Linear linear1;
     private final Linear linear2;
 
+    /** The UNet's {@code time_proj} and {@code time_embedding}. */
     TimestepEmbedding(WeightLoader loader, UNet2DConditionConfig config) {
-        this.channels = config.blockOutChannels().get(0);
-        this.flipSinToCos = config.flipSinToCos();
-        this.freqShift = config.freqShift();
-        this.linear1 = new Linear(loader, "time_embedding.linear_1", channels, config.timeEmbedDim(), true);
-        this.linear2 = new Linear(loader, "time_embedding.linear_2", config.timeEmbedDim(), config.timeEmbedDim(),
-                true);
+        this(loader, "time_embedding", config.blockOutChannels().get(0), config.timeEmbedDim(), config);
     }
 
     /**
-     * The sinusoidal projection of one timestep, {@code [channels]}, rounded to float32 at each step where torch
-     * computes in float32: {@code exponent = -ln(max_period) * i / (half - shift)},
-     * {@code arg = t * exp(exponent)}, then {@code [sin | cos]} (or {@code [cos | sin]} with {@code flip_sin_to_cos}),
-     * zero-padded to an odd width.
+     * A {@code TimestepEmbedding} MLP at {@code prefix} from {@code inChannels} to {@code timeEmbedDim} features,
+     * whose {@link #forward(NDManager, int, DataType)} feeds it a sinusoid of width {@code inChannels} (SDXL's
+     * {@code add_embedding} is fed through {@link #mlp} instead).
      */
-    static float[] sinusoid(int timestep, int channels, boolean flipSinToCos, int freqShift) {
+    TimestepEmbedding(WeightLoader loader, String prefix, int inChannels, int timeEmbedDim,
+                      UNet2DConditionConfig config) {
+        this.channels = inChannels;
+        this.flipSinToCos = config.flipSinToCos();
+        this.freqShift = config.freqShift();
+        this.linear1 = new Linear(loader, prefix + ".linear_1", inChannels, timeEmbedDim, true);
+        this.linear2 = new Linear(loader, prefix + ".linear_2", timeEmbedDim, timeEmbedDim, true);
+    }
+
+    /**
+     * The sinusoidal projection of one timestep (or of one SDXL time id, a size in pixels), {@code [channels]},
+     * rounded to float32 at each step where torch computes in float32:
+     * {@code exponent = -ln(max_period) * i / (half - shift)}, {@code arg = t * exp(exponent)}, then
+     * {@code [sin | cos]} (or {@code [cos | sin]} with {@code flip_sin_to_cos}), zero-padded to an odd width.
+     */
+    static float[] sinusoid(float timestep, int channels, boolean flipSinToCos, int freqShift) {
         int half = channels / 2;
         float[] out = new float[channels];
         float logMaxPeriod = (float) -Math.log(MAX_PERIOD);
         for (int i = 0; i < half; i++) {
             float exponent = logMaxPeriod * i / (float) (half - freqShift);
-            float argument = (float) timestep * (float) Math.exp(exponent);
+            float argument = timestep * (float) Math.exp(exponent);
             float sin = (float) Math.sin(argument);
             float cos = (float) Math.cos(argument);
             out[flipSinToCos ? half + i : i] = sin;
@@ -62,6 +72,11 @@ final class TimestepEmbedding {
     NDArray forward(NDManager manager, int timestep, DataType computeType) {
         NDArray projection = ComputePrecision.cast(manager.create(sinusoid(timestep, channels, flipSinToCos,
                 freqShift), new Shape(1, channels)), computeType);
-        return linear2.forward(Activations.silu(linear1.forward(projection)));
+        return mlp(projection);
+    }
+
+    /** {@code linear_2(silu(linear_1(x)))}: {@code x [..., inChannels]} in the weights' type. */
+    NDArray mlp(NDArray x) {
+        return linear2.forward(Activations.silu(linear1.forward(x)));
     }
 }

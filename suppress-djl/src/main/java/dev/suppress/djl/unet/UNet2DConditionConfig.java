@@ -6,8 +6,9 @@ import java.util.List;
 
 /**
  * The fields of {@code unet/config.json} that shape diffusers' {@code UNet2DConditionModel} (v0.21.4), for the
- * options Stable Diffusion 1.x and 2.x use. Every option that would change the computation but is not implemented
- * (class or addition embeddings, other block types, only-cross-attention, ...) is refused by name when read.
+ * options Stable Diffusion 1.x, 2.x and SDXL use. Every option that would change the computation but is not
+ * implemented (class embeddings, addition embeddings other than SDXL's {@code text_time}, other block types,
+ * only-cross-attention, ...) is refused by name when read.
  *
  * @param inChannels                latent channels in (4)
  * @param outChannels               channels out (4)
@@ -33,6 +34,11 @@ import java.util.List;
  *                                  is float32
  * @param convInKernel              kernel of conv_in
  * @param convOutKernel             kernel of conv_out
+ * @param additionTimeEmbedDim      {@code addition_time_embed_dim} of {@code addition_embed_type: "text_time"}
+ *                                  (SDXL: 256), the sinusoid width of each {@code time_ids} entry; 0 without an
+ *                                  addition embedding
+ * @param projectionClassEmbeddingsInputDim the input width of {@code add_embedding} with {@code text_time}
+ *                                  (SDXL: 2816 = 1280 pooled text features + 6 time ids x 256); 0 without one
  */
 record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, boolean centerInputSample,
                              boolean flipSinToCos, int freqShift, List<String> downBlockTypes,
@@ -41,13 +47,15 @@ record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, bo
                              int normNumGroups, double normEps, int crossAttentionDim,
                              List<Integer> transformerLayersPerBlock, List<Integer> attentionHeads,
                              boolean useLinearProjection, boolean upcastAttention, int convInKernel,
-                             int convOutKernel) {
+                             int convOutKernel, int additionTimeEmbedDim, int projectionClassEmbeddingsInputDim) {
 
     static final String CROSS_ATTN_DOWN = "CrossAttnDownBlock2D";
     static final String DOWN = "DownBlock2D";
     static final String CROSS_ATTN_UP = "CrossAttnUpBlock2D";
     static final String UP = "UpBlock2D";
     static final String MID = "UNetMidBlock2DCrossAttn";
+    /** The one {@code addition_embed_type} implemented: SDXL's pooled text embedding plus size and crop ids. */
+    static final String TEXT_TIME = "text_time";
 
     UNet2DConditionConfig {
         downBlockTypes = List.copyOf(downBlockTypes);
@@ -61,6 +69,11 @@ record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, bo
     /** The number of levels (down blocks). */
     int levels() {
         return downBlockTypes.size();
+    }
+
+    /** True with {@code addition_embed_type: "text_time"} (SDXL): the forward pass needs text embeds and time ids. */
+    boolean hasTextTimeEmbedding() {
+        return additionTimeEmbedDim > 0;
     }
 
     /** Width of the time embedding: {@code 4 * block_out_channels[0]}. */
@@ -136,6 +149,27 @@ record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, bo
         if (convIn < 1 || convOut < 1 || convIn % 2 == 0 || convOut % 2 == 0) {
             throw json.error("conv_in_kernel " + convIn + " and conv_out_kernel " + convOut + " must be odd and positive");
         }
+        int additionTimeEmbedDim = 0;
+        int projectionInputDim = 0;
+        String additionType = json.stringValue("addition_embed_type", null);
+        if (additionType != null) {
+            if (!additionType.equals(TEXT_TIME)) {
+                throw json.error("Unsupported addition_embed_type = \"" + additionType + "\": this backend implements "
+                        + "only addition_embed_type = null (Stable Diffusion 1.x/2.x) or \"" + TEXT_TIME + "\" (SDXL)");
+            }
+            // diffusers builds Timesteps(addition_time_embed_dim) and TimestepEmbedding(projection_..._input_dim)
+            if (json.isAbsent("addition_time_embed_dim") || json.isAbsent("projection_class_embeddings_input_dim")) {
+                throw json.error("addition_embed_type = \"" + TEXT_TIME + "\" needs addition_time_embed_dim and "
+                        + "projection_class_embeddings_input_dim (SDXL base: 256 and 2816)");
+            }
+            additionTimeEmbedDim = json.dimension("addition_time_embed_dim", 0);
+            projectionInputDim = json.dimension("projection_class_embeddings_input_dim", 0);
+            if (projectionInputDim <= additionTimeEmbedDim) {
+                throw json.error("projection_class_embeddings_input_dim " + projectionInputDim + " leaves no room for "
+                        + "the pooled text embedding beside time ids of addition_time_embed_dim "
+                        + additionTimeEmbedDim + " each");
+            }
+        }
         return new UNet2DConditionConfig(json.dimension("in_channels", 4), json.dimension("out_channels", 4),
                 json.dimension("sample_size", 64), json.booleanValue("center_input_sample", false),
                 json.booleanValue("flip_sin_to_cos", true), json.intValue("freq_shift", 0), down, up, channels,
@@ -143,7 +177,7 @@ record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, bo
                 json.doubleValue("mid_block_scale_factor", 1.0), groups, json.doubleValue("norm_eps", 1e-5),
                 crossDims.get(0), json.dimensionsPerBlock("transformer_layers_per_block", levels, 1), heads,
                 json.booleanValue("use_linear_projection", false), json.booleanValue("upcast_attention", false),
-                convIn, convOut);
+                convIn, convOut, additionTimeEmbedDim, projectionInputDim);
     }
 
     /** Options of UNet2DConditionModel that change the computation and are not implemented here. */
@@ -157,8 +191,6 @@ record UNet2DConditionConfig(int inChannels, int outChannels, int sampleSize, bo
         json.requireAbsentOr("class_embed_type", null);
         json.requireAbsentOr("num_class_embeds", null);
         json.requireAbsentOr("class_embeddings_concat", "false");
-        json.requireAbsentOr("addition_embed_type", null);
-        json.requireAbsentOr("addition_time_embed_dim", null);
         json.requireAbsentOr("encoder_hid_dim", null);
         json.requireAbsentOr("encoder_hid_dim_type", null);
         json.requireAbsentOr("dual_cross_attention", "false");

@@ -21,9 +21,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * diffusers {@code UNet2DConditionModel} (v0.21.4, unet_2d_condition.py) for the Stable Diffusion 1.x/2.x
- * configurations: time embedding, {@code conv_in}, down blocks keeping skip connections, the cross-attention mid
- * block, up blocks consuming them, GroupNorm, SiLU, {@code conv_out}.
+ * diffusers {@code UNet2DConditionModel} (v0.21.4, unet_2d_condition.py) for the Stable Diffusion 1.x/2.x and SDXL
+ * configurations: time embedding (plus SDXL's {@link AdditionEmbedding} of the pooled text embedding and the time
+ * ids), {@code conv_in}, down blocks keeping skip connections, the cross-attention mid block, up blocks consuming
+ * them, GroupNorm, SiLU, {@code conv_out}.
  *
  * <p>The forward pass can stop after the last attention layer an {@link AttentionRecorder} needs: a block checks
  * {@link AttentionRecorder#done()} after each attention module and returns at once, and so does this class after each
@@ -39,6 +40,8 @@ final class UNet2DConditionModel implements AutoCloseable {
     private final Path weightsFile;
     private final List<AttentionLayerInfo> attentionLayers;
     private final TimestepEmbedding timeEmbedding;
+    /** {@code add_embedding} of {@code addition_embed_type: "text_time"}, or {@code null} (SD 1.x/2.x). */
+    private final AdditionEmbedding additionEmbedding;
     private final Conv2d convIn;
     private final List<UNetDownBlock> downBlocks = new ArrayList<>();
     private final UNetMidBlock2DCrossAttn midBlock;
@@ -56,6 +59,7 @@ final class UNet2DConditionModel implements AutoCloseable {
         List<Integer> channels = config.blockOutChannels();
         int levels = config.levels();
         this.timeEmbedding = new TimestepEmbedding(loader, config);
+        this.additionEmbedding = config.hasTextTimeEmbedding() ? new AdditionEmbedding(loader, config) : null;
         this.convIn = new Conv2d(loader, "conv_in", config.inChannels(), channels.get(0), config.convInKernel(), 1,
                 (config.convInKernel() - 1) / 2);
 
@@ -157,6 +161,11 @@ final class UNet2DConditionModel implements AutoCloseable {
         return weights.isOpen();
     }
 
+    /** One evaluation of a UNet without an addition embedding (SD 1.x/2.x): {@link #forward} with none. */
+    NDArray forward(NDArray inputSample, int timestep, NDArray inputContext, AttentionRecorder recorder) {
+        return forward(inputSample, timestep, inputContext, null, recorder);
+    }
+
     /**
      * One evaluation.
      *
@@ -166,17 +175,23 @@ final class UNet2DConditionModel implements AutoCloseable {
      * @param inputSample  {@code [batch, inChannels, h, w]}, any float type
      * @param inputContext {@code [batch, keys, M]}, any float type (a float32 leaf of autograd receives its gradient
      *                 through the cast)
+     * @param added    the pooled text embedding and time ids of a {@code text_time} UNet (SDXL), one row per batch
+     *                 element; {@code null} for a UNet without an addition embedding
      * @param recorder the attention capture of this call
      * @return the noise prediction {@code [batch, outChannels, h, w]} in float32, or {@code null} when the recorder
      *         stopped the pass early
+     * @throws IllegalArgumentException when {@code added} is missing for a {@code text_time} UNet, given to one
+     *                                  without, or does not fit it
      */
-    NDArray forward(NDArray inputSample, int timestep, NDArray inputContext, AttentionRecorder recorder) {
+    NDArray forward(NDArray inputSample, int timestep, NDArray inputContext, TextTimeConditioning added,
+                    AttentionRecorder recorder) {
+        checkAdded(added, inputSample.getShape().get(0));
         NDManager scope = inputSample.getManager();
         NDArray sample = ComputePrecision.cast(inputSample, computeType);
         NDArray context = ComputePrecision.cast(inputContext, computeType);
         NDArray x = config.centerInputSample()
                 ? sample.mul(Tensors.scalar(scope, 2)).sub(Tensors.scalar(scope, 1)) : sample;
-        NDArray temb = timeEmbedding.forward(scope, timestep, computeType);
+        NDArray temb = embedding(scope, timestep, added);
         x = convIn.forward(x);
         List<NDArray> residuals = new ArrayList<>();
         residuals.add(x);
@@ -203,6 +218,49 @@ final class UNet2DConditionModel implements AutoCloseable {
             }
         }
         return ComputePrecision.toFloat32(convOut.forward(Activations.silu(convNormOut.forward(x))));
+    }
+
+    /**
+     * diffusers' {@code emb}: the time embedding, plus {@code aug_emb} of the addition embedding when there is one.
+     *
+     * @return {@code [1, timeEmbedDim]} without an addition embedding, else {@code [batch, timeEmbedDim]}, in the
+     *         compute type, in {@code scope}
+     */
+    NDArray embedding(NDManager scope, int timestep, TextTimeConditioning added) {
+        NDArray timeOnly = timeEmbedding.forward(scope, timestep, computeType);
+        // emb = emb + aug_emb: [1, D] + [batch, D]
+        return additionEmbedding == null ? timeOnly
+                : timeOnly.add(additionEmbedding.forward(scope, added, computeType));
+    }
+
+    /** The width of {@code add_embedding}'s input, or 0 for a UNet without an addition embedding. */
+    int additionEmbeddingInputDim() {
+        return additionEmbedding == null ? 0 : additionEmbedding.inputDim();
+    }
+
+    /** {@code addition_time_embed_dim}, or 0 for a UNet without an addition embedding. */
+    int additionTimeEmbedDim() {
+        return additionEmbedding == null ? 0 : additionEmbedding.timeIdChannels();
+    }
+
+    /** Checks that {@code added} is there exactly when the configuration needs it, for {@code batch} samples. */
+    void checkAdded(TextTimeConditioning added, long batch) {
+        if (additionEmbedding == null) {
+            if (added != null) {
+                throw new IllegalArgumentException("This UNet (" + weightsFile + ") has no addition_embed_type: it "
+                        + "takes no text embeds or time ids");
+            }
+            return;
+        }
+        if (added == null) {
+            throw new IllegalArgumentException("This UNet (" + weightsFile + ") has addition_embed_type \"text_time\" "
+                    + "(SDXL): it needs the pooled text embeds and the time ids (TextTimeConditioning)");
+        }
+        if (added.batch() != batch) {
+            throw new IllegalArgumentException("TextTimeConditioning has " + added.batch() + " rows for a batch of "
+                    + batch + " latents");
+        }
+        // the widths are checked where they are used, AdditionEmbedding.addEmbeds
     }
 
     /** diffusers' {@code forward_upsample_size} test: both sides are multiples of {@code 2^upsamplers}. */

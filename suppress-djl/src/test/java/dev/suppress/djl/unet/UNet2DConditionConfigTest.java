@@ -76,12 +76,70 @@ class UNet2DConditionConfigTest {
         assertEquals(List.of(4, 4, 8, 8), config.attentionHeads());
     }
 
+    /** The fields of stabilityai/stable-diffusion-xl-base-1.0's unet/config.json that matter here. */
+    private static final String SDXL = """
+            {"_class_name": "UNet2DConditionModel", "act_fn": "silu", "addition_embed_type": "text_time",
+             "addition_embed_type_num_heads": 64, "addition_time_embed_dim": 256, "attention_head_dim": [5, 10, 20],
+             "block_out_channels": [320, 640, 1280], "center_input_sample": false, "class_embed_type": null,
+             "class_embeddings_concat": false, "conv_in_kernel": 3, "conv_out_kernel": 3,
+             "cross_attention_dim": 2048, "cross_attention_norm": null,
+             "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+             "downsample_padding": 1, "dual_cross_attention": false, "encoder_hid_dim": null,
+             "encoder_hid_dim_type": null, "flip_sin_to_cos": true, "freq_shift": 0, "in_channels": 4,
+             "layers_per_block": 2, "mid_block_only_cross_attention": null, "mid_block_scale_factor": 1,
+             "mid_block_type": "UNetMidBlock2DCrossAttn", "norm_eps": 1e-05, "norm_num_groups": 32,
+             "num_attention_heads": null, "num_class_embeds": null, "only_cross_attention": false,
+             "out_channels": 4, "projection_class_embeddings_input_dim": 2816, "resnet_out_scale_factor": 1.0,
+             "resnet_skip_time_act": false, "resnet_time_scale_shift": "default", "sample_size": 128,
+             "time_cond_proj_dim": null, "time_embedding_act_fn": null, "time_embedding_dim": null,
+             "time_embedding_type": "positional", "timestep_post_act": null,
+             "transformer_layers_per_block": [1, 2, 10],
+             "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+             "upcast_attention": null, "use_linear_projection": true}
+            """;
+
+    @Test
+    void sdxlHasTheTextTimeEmbeddingAndPerLevelTransformerDepths() throws IOException {
+        UNet2DConditionConfig config = read(SDXL);
+        assertTrue(config.hasTextTimeEmbedding());
+        assertEquals(256, config.additionTimeEmbedDim());
+        assertEquals(2816, config.projectionClassEmbeddingsInputDim());
+        assertEquals(List.of(1, 2, 10), config.transformerLayersPerBlock());
+        assertEquals(List.of(5, 10, 20), config.attentionHeads());
+        assertEquals(List.of("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                config.downBlockTypes());
+        assertEquals(2048, config.crossAttentionDim());
+        assertEquals(1280, config.timeEmbedDim());
+        assertTrue(config.useLinearProjection());
+        // upcast_attention is null in SDXL's file: the default
+        assertFalse(config.upcastAttention());
+        assertEquals(128, config.sampleSize());
+    }
+
+    @Test
+    void sdHasNoAdditionEmbeddingEvenWhenItsFieldsArePresent() throws IOException {
+        // diffusers reads addition_time_embed_dim only for addition_embed_type "text_time"
+        UNet2DConditionConfig config = read(SD15.replace("\"act_fn\": \"silu\",",
+                "\"act_fn\": \"silu\", \"addition_embed_type\": null, \"addition_time_embed_dim\": 256,"));
+        assertFalse(config.hasTextTimeEmbedding());
+        assertEquals(0, config.additionTimeEmbedDim());
+        assertEquals(0, config.projectionClassEmbeddingsInputDim());
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
         "\"class_embed_type\": \"timestep\"|Unsupported class_embed_type = \"timestep\": this backend implements only "
                 + "class_embed_type = null (the Stable Diffusion 1.x/2.x configuration)",
-        "\"addition_embed_type\": \"text_time\"|Unsupported addition_embed_type = \"text_time\": this backend "
-                + "implements only addition_embed_type = null (the Stable Diffusion 1.x/2.x configuration)",
+        "\"addition_embed_type\": \"text\"|Unsupported addition_embed_type = \"text\": this backend implements "
+                + "only addition_embed_type = null (Stable Diffusion 1.x/2.x) or \"text_time\" (SDXL)",
+        "\"addition_embed_type\": \"text_time\"|addition_embed_type = \"text_time\" needs addition_time_embed_dim "
+                + "and projection_class_embeddings_input_dim (SDXL base: 256 and 2816)",
+        "\"addition_embed_type\": \"text_time\", \"addition_time_embed_dim\": 256|addition_embed_type = "
+                + "\"text_time\" needs addition_time_embed_dim and projection_class_embeddings_input_dim (SDXL base: "
+                + "256 and 2816)",
+        "\"addition_embed_type\": \"text_time\", \"addition_time_embed_dim\": 256, "
+                + "\"projection_class_embeddings_input_dim\": 256|projection_class_embeddings_input_dim 256 leaves no "
+                + "room for the pooled text embedding beside time ids of addition_time_embed_dim 256 each",
         "\"only_cross_attention\": [false, true, false, false]|Unsupported only_cross_attention = "
                 + "[false,true,false,false]: this backend implements only only_cross_attention = false (the Stable "
                 + "Diffusion 1.x/2.x configuration)",
