@@ -2,6 +2,7 @@ package dev.suppress.core;
 
 import dev.suppress.core.inversion.Inversion;
 import dev.suppress.core.inversion.NullTextOptions;
+import dev.suppress.core.inversion.SavedInversion;
 
 import java.awt.image.BufferedImage;
 import java.util.Objects;
@@ -20,9 +21,11 @@ import java.util.function.UnaryOperator;
  * @param inversion   null-text or negative-prompt inversion
  * @param nullText    null-text optimization settings
  * @param suppression the prompt, the words and every suppression option
+ * @param saved       an inversion of this photo to reuse instead of inverting it again, or {@code null}; the edit
+ *                    checks its fingerprint against this request ({@link #inversionRequest()}) and the model
  */
 public record ImageEditRequest(BufferedImage image, Inversion inversion, NullTextOptions nullText,
-                               SuppressionRequest suppression) {
+                               SuppressionRequest suppression, SavedInversion saved) {
 
     /** The reference's ITO step scale for real images. */
     public static final double REAL_IMAGE_ITO_SCALE = 5.0;
@@ -39,12 +42,24 @@ public record ImageEditRequest(BufferedImage image, Inversion inversion, NullTex
         image = copy(image);
     }
 
+    /** An edit that inverts the photo. */
+    public ImageEditRequest(BufferedImage image, Inversion inversion, NullTextOptions nullText,
+                            SuppressionRequest suppression) {
+        this(image, inversion, nullText, suppression, null);
+    }
+
     @Override
     public BufferedImage image() {
         return copy(image);
     }
 
-    private static BufferedImage copy(BufferedImage image) {
+    /** What this edit's inversion depends on: the photo, the prompt, the inversion, the steps, guidance and size. */
+    public InversionRequest inversionRequest() {
+        return new InversionRequest(image, suppression.prompt(), inversion, nullText, suppression.schedule().steps(),
+                suppression.schedule().guidanceScale(), suppression.imageSize());
+    }
+
+    static BufferedImage copy(BufferedImage image) {
         BufferedImage out = new BufferedImage(image.getWidth(), image.getHeight(), BufferedImage.TYPE_INT_RGB);
         int[] pixels = image.getRGB(0, 0, image.getWidth(), image.getHeight(), null, 0, image.getWidth());
         out.setRGB(0, 0, image.getWidth(), image.getHeight(), pixels, 0, image.getWidth());
@@ -62,6 +77,7 @@ public record ImageEditRequest(BufferedImage image, Inversion inversion, NullTex
         private final SuppressionRequest.Builder suppression;
         private Inversion inversion = Inversion.NULL_TEXT;
         private NullTextOptions nullText = NullTextOptions.REFERENCE;
+        private SavedInversion saved;
 
         private Builder(BufferedImage image, String prompt) {
             this.image = Objects.requireNonNull(image, "image");
@@ -77,6 +93,17 @@ public record ImageEditRequest(BufferedImage image, Inversion inversion, NullTex
         /** The inversion (default null-text). */
         public Builder inversion(Inversion inversion) {
             this.inversion = Objects.requireNonNull(inversion, "inversion");
+            return this;
+        }
+
+        /**
+         * Reuses a saved inversion of this photo ({@link SavedInversion#read}, or {@link ImageEditResult#saved()}
+         * of an earlier edit) instead of inverting it again. It must have been made with this request's inversion,
+         * null-text settings, prompt, steps, guidance and size, on the same model: the edit refuses it otherwise,
+         * naming the first field that differs.
+         */
+        public Builder inversion(SavedInversion saved) {
+            this.saved = Objects.requireNonNull(saved, "saved");
             return this;
         }
 
@@ -96,7 +123,7 @@ public record ImageEditRequest(BufferedImage image, Inversion inversion, NullTex
          * @throws IllegalArgumentException naming the invalid option
          */
         public ImageEditRequest build() {
-            return new ImageEditRequest(image, inversion, nullText, suppression.build());
+            return new ImageEditRequest(image, inversion, nullText, suppression.build(), saved);
         }
     }
 }

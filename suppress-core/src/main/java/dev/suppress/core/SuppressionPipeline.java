@@ -19,14 +19,18 @@ import dev.suppress.core.internal.schedule.DdimScheduler;
 import dev.suppress.core.internal.schedule.TorchGaussianNoise;
 import dev.suppress.core.internal.text.TokenIndices;
 import dev.suppress.core.inversion.Inversion;
+import dev.suppress.core.inversion.SavedInversion;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.text.ClipTokenizer;
 import dev.suppress.core.text.TokenizedPrompt;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeSet;
@@ -50,19 +54,29 @@ final class SuppressionPipeline {
     private final ClipTokenizer tokenizer;
     private final SchedulerConfig schedulerConfig;
     private final FiniteDifferenceOptions finiteDifferences;
+    /** The model's entry in an inversion's fingerprint ({@link InversionFingerprint#model}). */
+    private final String model;
 
     /**
      * @param backend           the model parts (not closed by the pipeline)
      * @param tokenizer         the model's tokenizer
      * @param schedulerConfig   the DDIM configuration
      * @param finiteDifferences how ITO estimates gradients when the backend has no autograd probe
+     * @param model             the model in the fingerprint of the inversions it makes and reuses
      */
     SuppressionPipeline(DiffusionBackend backend, ClipTokenizer tokenizer, SchedulerConfig schedulerConfig,
-                        FiniteDifferenceOptions finiteDifferences) {
+                        FiniteDifferenceOptions finiteDifferences, String model) {
         this.backend = Objects.requireNonNull(backend, "backend");
         this.tokenizer = Objects.requireNonNull(tokenizer, "tokenizer");
         this.schedulerConfig = Objects.requireNonNull(schedulerConfig, "schedulerConfig");
         this.finiteDifferences = Objects.requireNonNull(finiteDifferences, "finiteDifferences");
+        this.model = Objects.requireNonNull(model, "model");
+    }
+
+    /** A pipeline whose inversions name the model only by its backend (for tests on backends without a folder). */
+    SuppressionPipeline(DiffusionBackend backend, ClipTokenizer tokenizer, SchedulerConfig schedulerConfig,
+                        FiniteDifferenceOptions finiteDifferences) {
+        this(backend, tokenizer, schedulerConfig, finiteDifferences, "a " + backend.name() + " model (no folder)");
     }
 
     /** What one run needs before its first step: the prompt, its embedding and the counted denoiser. */
@@ -173,58 +187,155 @@ final class SuppressionPipeline {
     /**
      * Edits a real photo (ALGORITHM.md §6): encode it, invert it by DDIM, find the unconditional embedding of every
      * step (null-text or negative-prompt inversion), then run both branches from the inverted latent with those
-     * embeddings and the request's ITO scale (5 by default for photos).
+     * embeddings and the request's ITO scale (5 by default for photos). Given a saved inversion, checks its
+     * fingerprint and shapes against the request and runs from it instead of inverting: the same result, bit for
+     * bit, without the inversion's UNet work.
      *
-     * @throws IllegalArgumentException       when a word is not in the prompt, or null-text inversion is asked of a
-     *                                        backend without autograd
+     * @throws IllegalArgumentException       when a word is not in the prompt, null-text inversion is asked of a
+     *                                        backend without autograd, or a saved inversion does not fit the request
      * @throws IllegalStateException          when the backend has no VAE encoder
      * @throws GenerationCancelledException when the listener cancels
      */
     ImageEditResult edit(ImageEditRequest edit, ProgressListener listener) {
         SuppressionRequest request = edit.suppression();
-        LatentEncoder encoder = backend.encoder().orElseThrow(() -> new IllegalStateException(
-                "The " + backend.name() + " backend's model has no VAE encoder; editing a photo needs one"));
-        GradientProbe probe = null;
-        if (edit.inversion() == Inversion.NULL_TEXT) {
-            probe = backend.gradientProbe().orElseThrow(() -> new IllegalArgumentException("Null-text inversion "
-                    + "needs a backend with autograd; the " + backend.name() + " backend can use negative-prompt "
-                    + "inversion (Inversion.NEGATIVE_PROMPT)"));
-        }
+        LatentEncoder encoder = encoder();
+        SavedInversion saved = edit.saved();
+        GradientProbe probe = saved == null ? probeFor(edit.inversion()) : null;
         Setup setup = new Setup(request, listener);
-        Tensor empty = setup.encode("");
         RunClock clock = setup.clock;
+        Tensor empty = saved == null ? setup.encode("") : null;
         clock.textEncoding = clock.lap();
 
-        UNetDescription unet = setup.denoiser.description();
+        InversionRequest inversionRequest = edit.inversionRequest();
         int steps = request.schedule().steps();
-        int imageSide = latentSide(request, unet) * VAE_DOWNSAMPLING;
-        Tensor input = Images.toTensor(Images.centerCropAndResize(edit.image(), imageSide));
+        UNetDescription unet = setup.denoiser.description();
+        int latentSide = latentSide(inversionRequest.imageSize(), unet);
+        Tensor input = photo(inversionRequest, latentSide);
+        Map<String, String> fingerprint = fingerprint(inversionRequest, input);
+        if (saved != null) {
+            Path file = saved.source().orElse(null);
+            saved.requireFingerprint(file, edit.inversion(), fingerprint);
+            saved.requireShapes(file, new int[] {1, unet.inChannels(), latentSide, latentSide},
+                    setup.embedding.shape(), steps);
+        }
         setup.cancellation.check("the VAE encoder pass");
         Tensor photoLatent = encoder.encode(input);
         Tensor vaeReconstruction = setup.decode(photoLatent).slice(0);
 
+        Inverted inverted;
+        UNetWork inversionWork;
+        if (saved == null) {
+            inverted = invert(inversionRequest, photoLatent, setup.embedding, empty, setup.denoiser,
+                    probe == null ? null : setup.probe(probe, true), listener, fingerprint);
+            inversionWork = setup.work.snapshot();
+        } else {
+            inverted = Inverted.from(saved, steps);
+            inversionWork = UNetWork.NONE;
+        }
+        clock.inversion = clock.lap();
+
+        Tensor invertedLatent = inverted.saved().inverted();
+        List<Tensor> unconditional = inverted.unconditionals();
+        SuppressionRun run = setup.run(unconditional::get, invertedLatent.dim(3));
+        Branches last = run.denoise(Branches.shared(invertedLatent), 0, steps);
+        return new ImageEditResult(input.slice(0), vaeReconstruction, edit.inversion(), inverted.latents(),
+                unconditional, inverted.saved(), inversionWork, setup.result(run, last));
+    }
+
+    /**
+     * Inverts a photo without editing it, for later edits to reuse ({@link ImageEditRequest.Builder#inversion(
+     * SavedInversion)}): what {@link #edit} does before its first denoising step.
+     *
+     * @throws IllegalArgumentException       when null-text inversion is asked of a backend without autograd
+     * @throws IllegalStateException          when the backend has no VAE encoder
+     * @throws GenerationCancelledException when the listener cancels
+     */
+    SavedInversion invert(InversionRequest request, ProgressListener listener) {
+        Objects.requireNonNull(listener, "listener");
+        LatentEncoder encoder = encoder();
+        GradientProbe probe = probeFor(request.inversion());
+        Cancellation cancellation = new Cancellation(listener);
+        cancellation.check("text encoding");
+        Tensor embedding = backend.textEncoder().encode(tokenizer.tokenize(request.prompt()).inputIds());
+        cancellation.check("text encoding");
+        Tensor empty = backend.textEncoder().encode(tokenizer.tokenize("").inputIds());
+        NumericalHealth health = new NumericalHealth(backend.precision(), schedulerConfig, request.steps());
+        health.embedding("prompt", embedding);
+        WorkCounter work = new WorkCounter(backend.denoiser());
+        DenoiserWithAttention denoiser = health.watch(cancellation.guard(work.counted()));
+        Tensor input = photo(request, latentSide(request.imageSize(), denoiser.description()));
+        cancellation.check("the VAE encoder pass");
+        Tensor photoLatent = encoder.encode(input);
+        return invert(request, photoLatent, embedding, empty, denoiser,
+                probe == null ? null : cancellation.guard(work.count(probe)), listener, fingerprint(request, input))
+                .saved();
+    }
+
+    /**
+     * What an inversion gives a run.
+     *
+     * @param saved          the inverted latent and the embeddings as saved, with the fingerprint
+     * @param latents        DDIM inversion's {@code S + 1} latents, or only the inverted one when reused
+     * @param unconditionals the unconditional embedding of each of the {@code S} steps
+     */
+    private record Inverted(SavedInversion saved, List<Tensor> latents, List<Tensor> unconditionals) {
+
+        /** A saved inversion as a run uses it: negative-prompt inversion's one embedding at every step. */
+        static Inverted from(SavedInversion saved, int steps) {
+            List<Tensor> unconditionals = saved.method() == Inversion.NEGATIVE_PROMPT
+                    ? Collections.nCopies(steps, saved.unconditionals().get(0)) : saved.unconditionals();
+            return new Inverted(saved, List.of(saved.inverted()), unconditionals);
+        }
+    }
+
+    /** DDIM inversion, then null-text or negative-prompt inversion, on the counted denoiser. */
+    private Inverted invert(InversionRequest request, Tensor photoLatent, Tensor embedding, Tensor empty,
+                            DenoiserWithAttention denoiser, GradientProbe countedProbe, ProgressListener listener,
+                            Map<String, String> fingerprint) {
+        int steps = request.steps();
         DdimScheduler scheduler = new DdimScheduler(schedulerConfig, steps);
-        ImageInversion inversion = new ImageInversion(setup.denoiser, scheduler, request.schedule().guidanceScale());
-        List<Tensor> latents = inversion.ddimInversion(photoLatent, setup.embedding);
+        ImageInversion inversion = new ImageInversion(denoiser, scheduler, request.guidanceScale());
+        List<Tensor> latents = inversion.ddimInversion(photoLatent, embedding);
         ImageInversion.StepListener inversionSteps = (stepIndex, innerSteps, loss) -> listener.onInversionStep(
                 new ProgressListener.InversionStep(stepIndex, steps, innerSteps, loss))
                 == ProgressListener.Progress.CONTINUE;
         List<Tensor> unconditional;
         try {
-            unconditional = edit.inversion() == Inversion.NULL_TEXT
-                    ? inversion.nullText(latents, setup.embedding, empty, setup.probe(probe, true), edit.nullText(),
-                    inversionSteps)
-                    : inversion.negativePromptInversion(setup.embedding, inversionSteps);
+            unconditional = request.inversion() == Inversion.NULL_TEXT
+                    ? inversion.nullText(latents, embedding, empty, countedProbe, request.nullText(), inversionSteps)
+                    : inversion.negativePromptInversion(embedding, inversionSteps);
         } catch (ImageInversion.Stopped stopped) {
             throw new GenerationCancelledException("Cancelled after inversion step " + stopped.stepIndex());
         }
-        clock.inversion = clock.lap();
-
         Tensor invertedLatent = latents.get(latents.size() - 1);
-        SuppressionRun run = setup.run(unconditional::get, invertedLatent.dim(3));
-        Branches last = run.denoise(Branches.shared(invertedLatent), 0, steps);
-        return new ImageEditResult(input.slice(0), vaeReconstruction, edit.inversion(), latents, unconditional,
-                setup.result(run, last));
+        List<Tensor> toSave = request.inversion() == Inversion.NULL_TEXT ? unconditional : List.of(embedding);
+        return new Inverted(new SavedInversion(invertedLatent, request.inversion(), toSave, fingerprint), latents,
+                unconditional);
+    }
+
+    private LatentEncoder encoder() {
+        return backend.encoder().orElseThrow(() -> new IllegalStateException(
+                "The " + backend.name() + " backend's model has no VAE encoder; editing a photo needs one"));
+    }
+
+    /** The autograd probe null-text inversion needs, {@code null} for negative-prompt inversion. */
+    private GradientProbe probeFor(Inversion inversion) {
+        if (inversion != Inversion.NULL_TEXT) {
+            return null;
+        }
+        return backend.gradientProbe().orElseThrow(() -> new IllegalArgumentException("Null-text inversion "
+                + "needs a backend with autograd; the " + backend.name() + " backend can use negative-prompt "
+                + "inversion (Inversion.NEGATIVE_PROMPT)"));
+    }
+
+    /** The photo as the model sees it: centre-cropped and resized, {@code [1, 3, H, W]} in {@code [-1, 1]}. */
+    private static Tensor photo(InversionRequest request, int latentSide) {
+        return Images.toTensor(Images.centerCropAndResize(request.image(), latentSide * VAE_DOWNSAMPLING));
+    }
+
+    private Map<String, String> fingerprint(InversionRequest request, Tensor photo) {
+        return InversionFingerprint.of(model, backend.name() + " " + backend.precision().label(), schedulerConfig,
+                request, photo);
     }
 
     /**
@@ -294,13 +405,13 @@ final class SuppressionPipeline {
             }
             return latent;
         }
-        int side = latentSide(request, unet);
+        int side = latentSide(request.imageSize(), unet);
         return TorchGaussianNoise.randn(request.seed(), 1, unet.inChannels(), side, side);
     }
 
     /** The latent side: the requested image size / 8, or the UNet's sample size. */
-    private static int latentSide(SuppressionRequest request, UNetDescription unet) {
-        return request.imageSize() > 0 ? request.imageSize() / VAE_DOWNSAMPLING : unet.sampleSize();
+    private static int latentSide(int imageSize, UNetDescription unet) {
+        return imageSize > 0 ? imageSize / VAE_DOWNSAMPLING : unet.sampleSize();
     }
 
     /** The requested resolution if the UNet has cross-attention there, else the level nearest to 16. */

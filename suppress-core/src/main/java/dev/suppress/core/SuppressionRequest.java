@@ -39,6 +39,12 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
     /** The reference's ITO step scale for generated images. */
     public static final double GENERATED_IMAGE_ITO_SCALE = 20.0;
 
+    /** The reference's DDIM step count. */
+    public static final int DEFAULT_STEPS = 50;
+
+    /** The reference's classifier-free guidance scale. */
+    public static final double DEFAULT_GUIDANCE_SCALE = 7.5;
+
     /**
      * The denoising schedule.
      *
@@ -219,8 +225,8 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         private final List<Integer> tokenIndices = new ArrayList<>();
         private long seed;
         private Tensor initialLatent;
-        private int steps = 50;
-        private double guidanceScale = 7.5;
+        private int steps = DEFAULT_STEPS;
+        private double guidanceScale = DEFAULT_GUIDANCE_SCALE;
         private SoftWeightedRegularization.Variant swrVariant = SoftWeightedRegularization.Variant.SOFT_WEIGHT;
         private double alpha = 1.0;
         private double tau = 0.8;

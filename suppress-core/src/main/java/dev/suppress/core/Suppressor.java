@@ -7,6 +7,7 @@ import dev.suppress.core.backend.BackendProvider;
 import dev.suppress.core.backend.Device;
 import dev.suppress.core.backend.DiffusionBackend;
 import dev.suppress.core.backend.Precision;
+import dev.suppress.core.inversion.SavedInversion;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.text.ClipTokenizer;
@@ -169,6 +170,35 @@ public final class Suppressor implements AutoCloseable {
     }
 
     /**
+     * Inverts a real photo without editing it (ALGORITHM.md §6): what {@link #edit} does before its first denoising
+     * step. Write the result with {@link SavedInversion#write}; an edit given it with
+     * {@link ImageEditRequest.Builder#inversion(SavedInversion)} (same model, photo, prompt, inversion, steps,
+     * guidance and size) gives the same images as one that inverts again, without the inversion's UNet work.
+     *
+     * @throws IllegalArgumentException when null-text inversion is asked of a backend without autograd
+     * @throws IllegalStateException    when this suppressor is closed or the model has no VAE encoder
+     */
+    public SavedInversion invert(InversionRequest request) {
+        return invert(request, ProgressListener.NONE);
+    }
+
+    /**
+     * As {@link #invert(InversionRequest)}, telling {@code listener} of every inversion step.
+     *
+     * @throws GenerationCancelledException when the listener cancels
+     * @throws IllegalStateException        when this suppressor is closed, before or during the run
+     */
+    public synchronized SavedInversion invert(InversionRequest request, ProgressListener listener) {
+        ensureOpen();
+        ProgressListener closable = closable(Objects.requireNonNull(listener, "listener"));
+        try {
+            return pipeline.invert(Objects.requireNonNull(request, "request"), closable);
+        } catch (GenerationCancelledException e) {
+            throw closedDuringTheRun(e);
+        }
+    }
+
+    /**
      * Checks a request against this model without running it: what {@link #generate} would refuse before its first
      * UNet call ({@link RequestValidator}), and warnings for what it would do silently (truncate a long prompt).
      *
@@ -326,9 +356,11 @@ public final class Suppressor implements AutoCloseable {
                     : ModelFolders.tokenizerFolder(modelFolder));
             SchedulerConfig scheduler = schedulerConfig != null ? SchedulerConfig.read(schedulerConfig)
                     : ModelFolders.schedulerConfig(modelFolder);
+            // before the backend opens: a folder that cannot be listed fails with nothing to close
+            String model = InversionFingerprint.model(modelFolder);
             DiffusionBackend backend = chosen.open(new BackendOptions(modelFolder, device, allowCpuFallback, precision));
             return new Suppressor(backend, tokenizer,
-                    new SuppressionPipeline(backend, tokenizer, scheduler, finiteDifferences));
+                    new SuppressionPipeline(backend, tokenizer, scheduler, finiteDifferences, model));
         }
 
         private static BackendProvider findProvider(String name) {

@@ -5,13 +5,16 @@ import dev.suppress.core.ImageEditResult;
 import dev.suppress.core.image.Images;
 import dev.suppress.core.inversion.Inversion;
 import dev.suppress.core.inversion.NullTextOptions;
+import dev.suppress.core.inversion.SavedInversion;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 
 /** {@code suppress edit}: a real photo, inverted, then regenerated with the content of some words suppressed. */
 @Command(name = "edit", mixinStandardHelpOptions = true, sortOptions = false,
@@ -19,43 +22,51 @@ import java.util.LinkedHashMap;
                 + "regenerates it with the content of the --suppress words removed. The prompt should describe the "
                 + "photo.",
                 "Writes input-reconstruction-suppressed.png, input.png, reconstruction.png, suppressed.png, "
-                        + "vae-reconstruction.png and cross-attention.png into --out."})
+                        + "vae-reconstruction.png and cross-attention.png into --out.",
+                "--save-latents FILE also holds the inversion ('inverted', 'unconditional.<step>'), so that a later "
+                        + "edit can reuse it with --inversion-file FILE."})
 final class EditCommand extends SuppressCommand {
 
     static final String SIDE_BY_SIDE = "input-reconstruction-suppressed.png";
 
-    @Option(names = "--image", required = true, paramLabel = "FILE",
-            description = "The photo (PNG or JPEG); centre-cropped to a square and resized to the model's size.")
-    Path image;
+    @Mixin
+    InversionOptions inversionOptions;
 
-    @Option(names = "--inversion", paramLabel = "KIND", converter = Converters.InversionConverter.class,
-            description = "nt: null-text inversion (default; needs the djl backend), npi: negative-prompt inversion "
-                    + "(fast, any backend).")
-    Inversion inversion;
-
-    @Option(names = "--null-text-steps", paramLabel = "N",
-            description = "Null-text inversion: at most N Adam steps per denoising step (default 10).")
-    Integer nullTextSteps;
+    @Option(names = "--inversion-file", paramLabel = "FILE",
+            description = "Reuse the inversion in this file (from 'suppress invert --out FILE' or an earlier "
+                    + "'edit --save-latents FILE') instead of inverting the photo again: the same images without the "
+                    + "inversion's UNet work. It must have been made on the same model for the same photo, prompt, "
+                    + "--inversion, --null-text-steps, --steps, --guidance, --size and precision; --inversion "
+                    + "defaults to the file's.")
+    Path inversionFile;
 
     /**
      * The request the options describe.
      *
      * @throws IllegalArgumentException naming the bad option or file
+     * @throws dev.suppress.core.io.ModelFormatException when {@code --inversion-file} is not an inversion file
      */
     ImageEditRequest request() {
-        if (!Files.isRegularFile(image)) {
-            throw new IllegalArgumentException("--image " + image + ": no such file");
-        }
-        BufferedImage photo = Images.read(image);
+        BufferedImage photo = inversionOptions.photo();
         ImageEditRequest.Builder builder = ImageEditRequest.builder(photo, requestOptions.prompt)
                 .suppression(requestOptions::applyTo);
+        Inversion inversion = inversionOptions.inversion;
+        if (inversionFile != null) {
+            if (!Files.isRegularFile(inversionFile)) {
+                throw new IllegalArgumentException("--inversion-file " + inversionFile + ": no such file");
+            }
+            SavedInversion saved = SavedInversion.read(inversionFile);
+            builder.inversion(saved);
+            if (inversion == null) {
+                inversion = saved.method();
+            }
+        }
         if (inversion != null) {
             builder.inversion(inversion);
         }
-        if (nullTextSteps != null) {
-            NullTextOptions defaults = NullTextOptions.REFERENCE;
-            builder.nullText(new NullTextOptions(nullTextSteps, defaults.earlyStopEpsilon(),
-                    defaults.baseLearningRate()));
+        NullTextOptions nullText = inversionOptions.nullText();
+        if (nullText != null) {
+            builder.nullText(nullText);
         }
         return builder.build();
     }
@@ -71,7 +82,12 @@ final class EditCommand extends SuppressCommand {
             images.put("reconstruction.png", result.reconstruction());
             images.put("suppressed.png", result.suppressed());
             images.put("vae-reconstruction.png", Images.toImage(result.vaeReconstruction()));
-            return new Outcome(result.suppression(), images, "input | reconstruction | suppressed");
+            String note = result.reusedInversion()
+                    ? "inversion: reused " + inversionFile.toAbsolutePath() + " (" + result.inversion()
+                    + "; no inversion UNet work)"
+                    : "inversion: " + result.inversion() + ", " + result.inversionWork() + " of the unet work";
+            return new Outcome(result.suppression(), images, "input | reconstruction | suppressed", result.saved(),
+                    List.of(note));
         };
     }
 }

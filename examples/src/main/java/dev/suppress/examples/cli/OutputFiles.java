@@ -3,6 +3,7 @@ package dev.suppress.examples.cli;
 import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.TokenAttention;
 import dev.suppress.core.image.Images;
+import dev.suppress.core.inversion.SavedInversion;
 import dev.suppress.core.io.SafetensorsWriter;
 import dev.suppress.core.tensor.Tensor;
 
@@ -61,15 +62,22 @@ final class OutputFiles {
 
     /**
      * Writes the final latents as safetensors: {@code original} and {@code suppressed}, each {@code [1, 4, h, w]}
-     * F32. The folder must exist.
+     * F32, and an edit's inversion beside them ({@link SavedInversion}: the file is then an inversion file too).
+     * The folder must exist.
+     *
+     * @param inversion the inversion an edit used, or {@code null}
      */
-    static void writeLatents(SuppressionResult result, Path file) {
+    static void writeLatents(SuppressionResult result, SavedInversion inversion, Path file) {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         if (result.hasOriginal()) {
             tensors.put("original", result.originalLatent());
         }
         tensors.put("suppressed", result.suppressedLatent());
-        SafetensorsWriter.write(file, tensors);
+        if (inversion == null) {
+            SafetensorsWriter.write(file, tensors);
+        } else {
+            inversion.write(file, tensors);
+        }
     }
 
     /**

@@ -21,8 +21,8 @@ import java.util.concurrent.Callable;
  * the error is one line on standard error; {@code --verbose} adds the stack trace.
  */
 @Command(name = "suppress", mixinStandardHelpOptions = true, versionProvider = SuppressCli.Version.class,
-        subcommands = {GenerateCommand.class, EditCommand.class, ServeCommand.class, MakeModelCommand.class,
-                CommandLine.HelpCommand.class},
+        subcommands = {GenerateCommand.class, EditCommand.class, InvertCommand.class, ServeCommand.class,
+                MakeModelCommand.class, CommandLine.HelpCommand.class},
         description = "Stable Diffusion that suppresses what the prompt names but you do not want.")
 public final class SuppressCli implements Callable<Integer> {
 
@@ -68,7 +68,9 @@ public final class SuppressCli implements Callable<Integer> {
 
     private static int reportFailure(Exception error, CommandLine command, ParseResult parseResult) {
         PrintWriter err = command.getErr();
-        if (command.getCommand() instanceof SuppressCommand subcommand && subcommand.verbose()) {
+        boolean verbose = command.getCommand() instanceof SuppressCommand subcommand && subcommand.verbose()
+                || command.getCommand() instanceof InvertCommand invert && invert.verbose;
+        if (verbose) {
             error.printStackTrace(err);
         }
         boolean badInput = error instanceof IllegalArgumentException || error instanceof ModelFormatException;

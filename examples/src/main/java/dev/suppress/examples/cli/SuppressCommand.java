@@ -5,6 +5,7 @@ import dev.suppress.core.ProgressListener;
 import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.Suppressor;
 import dev.suppress.core.backend.Precision;
+import dev.suppress.core.inversion.SavedInversion;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -48,7 +49,9 @@ abstract class SuppressCommand implements Callable<Integer> {
     Path out;
 
     @Option(names = "--save-latents", paramLabel = "FILE",
-            description = "Also write the final latents as safetensors, tensors 'original' and 'suppressed'.")
+            description = "Also write the final latents as safetensors, tensors 'original' and 'suppressed'; for "
+                    + "edit also the inversion ('inverted', 'unconditional.<step>'), reusable with "
+                    + "--inversion-file.")
     Path saveLatents;
 
     @Option(names = "--verbose", description = "Print the stack trace of an error.")
@@ -66,10 +69,22 @@ abstract class SuppressCommand implements Callable<Integer> {
      *
      * @param result  the two branches (for the latents, the heat maps and the summary)
      * @param images  the images to write, by file name, the side-by-side first
-     * @param caption what the side-by-side shows, e.g. "original | suppressed"
+     * @param caption   what the side-by-side shows, e.g. "original | suppressed"
+     * @param inversion the inversion an edit used, written beside the latents; {@code null} for a generation
+     * @param notes     lines for the summary after the UNet work
      */
     record Outcome(SuppressionResult result, java.util.LinkedHashMap<String, java.awt.image.BufferedImage> images,
-                   String caption) {
+                   String caption, SavedInversion inversion, List<String> notes) {
+
+        Outcome {
+            notes = List.copyOf(notes);
+        }
+
+        /** A generation's outcome. */
+        Outcome(SuppressionResult result, java.util.LinkedHashMap<String, java.awt.image.BufferedImage> images,
+                String caption) {
+            this(result, images, caption, null, List.of());
+        }
     }
 
     /**
@@ -136,7 +151,7 @@ abstract class SuppressCommand implements Callable<Integer> {
         long writeStarted = System.nanoTime();
         List<Path> images = OutputFiles.writeImages(outcome, out);
         if (saveLatents != null) {
-            OutputFiles.writeLatents(result, saveLatents);
+            OutputFiles.writeLatents(result, outcome.inversion(), saveLatents);
         }
         long finished = System.nanoTime();
 
@@ -175,7 +190,9 @@ abstract class SuppressCommand implements Callable<Integer> {
                 result.attentionResolution(), result.attentionResolution(), OutputFiles.SUPPRESSED_MARK);
         if (saveLatents != null) {
             stdout.println("latents: " + saveLatents.toAbsolutePath() + (result.hasOriginal()
-                    ? " (tensors 'original' and 'suppressed')" : " (tensor 'suppressed')"));
+                    ? " (tensors 'original' and 'suppressed'" : " (tensor 'suppressed'")
+                    + (outcome.inversion() == null ? ")" : ", and the inversion: 'inverted' and "
+                    + outcome.inversion().unconditionals().size() + " 'unconditional.<step>', for --inversion-file)"));
         }
         stdout.println("suppressed tokens: " + describeTokens(result));
         stdout.println("model: " + folder.toAbsolutePath() + " (" + backend + " on " + modelOptions.device + ")");
@@ -184,6 +201,9 @@ abstract class SuppressCommand implements Callable<Integer> {
         }
         stdout.println("unet: " + result.work());
         stdout.printf(Locale.ROOT, "unet-work: %.1f%n", result.work().forwardEquivalents());
+        for (String note : outcome.notes()) {
+            stdout.println(note);
+        }
         SuppressionResult.PhaseTimes phases = result.phases();
         // a generated image has no inversion phase: print it only where it ran
         String inversion = phases.inversion().isZero() ? ""

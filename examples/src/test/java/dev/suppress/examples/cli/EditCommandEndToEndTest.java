@@ -39,7 +39,8 @@ class EditCommandEndToEndTest {
             assertTrue(out.resolve(name).toFile().isFile(), name + ": " + run.transcript());
         }
         try (SafetensorsFile file = SafetensorsFile.open(latents)) {
-            assertEquals(Set.of("original", "suppressed"), file.names());
+            // the inversion beside the latents, for --inversion-file (negative-prompt inversion: one embedding)
+            assertEquals(Set.of("original", "suppressed", "inverted", "unconditional.0"), file.names());
             assertArrayEquals(new int[] {1, 4, 32, 32}, file.tensor("suppressed").shape());
         }
         assertTrue(run.err().contains("inversion 10/10"), run.transcript());

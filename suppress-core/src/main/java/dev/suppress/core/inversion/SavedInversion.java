@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -23,7 +24,9 @@ import java.util.TreeSet;
  * (one per step for null-text inversion, one for negative-prompt inversion). The header's {@code __metadata__}
  * holds the method under {@value #METHOD_KEY} and the fingerprint: one string per input the inversion depends on
  * (model, photo, prompt, steps, guidance, method options, size). Reuse compares the fingerprint field by field with
- * {@link #requireFingerprint}; the values are whatever the caller computes, as exact strings.
+ * {@link #requireFingerprint}; the values are whatever the caller computes, as exact strings. Other tensors may sit
+ * beside these (an edit's {@code --save-latents} file also holds its final latents {@code original} and
+ * {@code suppressed}): {@link #write(Path, Map)} writes them and {@link #read} leaves them alone.
  */
 public final class SavedInversion {
 
@@ -38,6 +41,8 @@ public final class SavedInversion {
     private final Inversion method;
     private final List<Tensor> unconditionals;
     private final Map<String, String> fingerprint;
+    /** The file it was read from, for messages; {@code null} when made in memory. */
+    private final Path source;
 
     /**
      * @param inverted       the latent after DDIM inversion, {@code [1,4,h,w]}
@@ -48,6 +53,12 @@ public final class SavedInversion {
      */
     public SavedInversion(Tensor inverted, Inversion method, List<Tensor> unconditionals,
             Map<String, String> fingerprint) {
+        this(inverted, method, unconditionals, fingerprint, null);
+    }
+
+    private SavedInversion(Tensor inverted, Inversion method, List<Tensor> unconditionals,
+            Map<String, String> fingerprint, Path source) {
+        this.source = source;
         this.inverted = Objects.requireNonNull(inverted, "inverted");
         this.method = Objects.requireNonNull(method, "method");
         this.unconditionals = List.copyOf(unconditionals);
@@ -85,9 +96,31 @@ public final class SavedInversion {
         return fingerprint;
     }
 
+    /** The file this inversion was read from, if it was. */
+    public Optional<Path> source() {
+        return Optional.ofNullable(source);
+    }
+
     /** Writes this inversion to {@code file} (replacing it). */
     public void write(Path file) {
+        write(file, Map.of());
+    }
+
+    /**
+     * Writes this inversion to {@code file} (replacing it) with other tensors beside it, first and in their map's
+     * order.
+     *
+     * @param alongside tensors that {@link #read} leaves alone; their names must not be {@value #INVERTED} nor start
+     *                  with {@value #UNCONDITIONAL_PREFIX}
+     */
+    public void write(Path file, Map<String, Tensor> alongside) {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> other : alongside.entrySet()) {
+            if (other.getKey().equals(INVERTED) || other.getKey().startsWith(UNCONDITIONAL_PREFIX)) {
+                throw new IllegalArgumentException("The tensor name '" + other.getKey() + "' is an inversion's");
+            }
+            tensors.put(other.getKey(), other.getValue());
+        }
         tensors.put(INVERTED, inverted);
         for (int i = 0; i < unconditionals.size(); i++) {
             tensors.put(UNCONDITIONAL_PREFIX + i, unconditionals.get(i));
@@ -138,9 +171,11 @@ public final class SavedInversion {
             }
             int expected = method == Inversion.NEGATIVE_PROMPT ? 1 : unconditionals.size();
             for (String name : in.names()) {
-                int index = name.startsWith(UNCONDITIONAL_PREFIX) ? indexOf(name) : -1;
-                boolean known = name.equals(INVERTED) || index >= 0 && index < expected;
-                if (!known) {
+                if (!name.startsWith(UNCONDITIONAL_PREFIX)) {
+                    continue;
+                }
+                int index = indexOf(name);
+                if (index < 0 || index >= expected) {
                     throw new ModelFormatException(file, "unexpected tensor '" + name + "' in a " + method
                             + " inversion file (it holds '" + INVERTED + "' and " + expected + " '"
                             + UNCONDITIONAL_PREFIX + "<step>' tensors)");
@@ -154,7 +189,42 @@ public final class SavedInversion {
                             + "0' has " + Arrays.toString(first));
                 }
             }
-            return new SavedInversion(inverted, method, unconditionals, metadata);
+            return new SavedInversion(inverted, method, unconditionals, metadata, file);
+        }
+    }
+
+    private static String describe(Path file) {
+        return file == null ? "The saved inversion" : "The inversion file " + file;
+    }
+
+    /**
+     * Checks that the tensors fit an edit (after {@link #requireFingerprint}, which compares what they were made
+     * from).
+     *
+     * @param file      the file it was read from, for the message ({@code null}: an inversion made in memory)
+     * @param latent    the edit's latent shape {@code [1, 4, h, w]}
+     * @param embedding the shape of the edit's prompt embedding {@code [77, M]}
+     * @param steps     the edit's step count: the number of null-text embeddings
+     * @throws IllegalArgumentException naming the tensor, its shape and the one expected
+     */
+    public void requireShapes(Path file, int[] latent, int[] embedding, int steps) {
+        if (!Arrays.equals(latent, inverted.shape())) {
+            throw new IllegalArgumentException(describe(file) + " holds tensor '" + INVERTED + "' of shape "
+                    + Arrays.toString(inverted.shape()) + ", this edit starts from a latent of shape "
+                    + Arrays.toString(latent));
+        }
+        int expected = method == Inversion.NULL_TEXT ? steps : 1;
+        if (unconditionals.size() != expected) {
+            throw new IllegalArgumentException(describe(file) + " holds " + unconditionals.size() + " '"
+                    + UNCONDITIONAL_PREFIX + "<step>' tensors, a " + method + " inversion for " + steps
+                    + " steps has " + expected);
+        }
+        for (int i = 0; i < unconditionals.size(); i++) {
+            if (!Arrays.equals(embedding, unconditionals.get(i).shape())) {
+                throw new IllegalArgumentException(describe(file) + " holds tensor '" + UNCONDITIONAL_PREFIX + i
+                        + "' of shape " + Arrays.toString(unconditionals.get(i).shape()) + ", this model's text "
+                        + "embeddings are " + Arrays.toString(embedding));
+            }
         }
     }
 
@@ -173,33 +243,34 @@ public final class SavedInversion {
     /**
      * Checks that this inversion was made for what a new edit asks.
      *
-     * @param file     the file it was read from, for the message
+     * @param file     the file it was read from, for the message ({@code null}: an inversion made in memory)
      * @param method   the inversion the edit asks for
-     * @param expected the edit's fingerprint, field name to exact value
+     * @param expected the edit's fingerprint, field name to exact value, compared in its iteration order (put the
+     *                 fields whose values a reader understands, such as the size, before digests)
      * @throws IllegalArgumentException naming the first field that differs, with both values
      */
     public void requireFingerprint(Path file, Inversion method, Map<String, String> expected) {
         if (this.method != method) {
-            throw new IllegalArgumentException("The inversion file " + file + " was made with inversion "
+            throw new IllegalArgumentException(describe(file) + " was made with inversion "
                     + this.method + ", this edit asks for " + method);
         }
-        for (Map.Entry<String, String> field : new TreeMap<>(expected).entrySet()) {
+        for (Map.Entry<String, String> field : expected.entrySet()) {
             String saved = fingerprint.get(field.getKey());
             if (!field.getValue().equals(saved)) {
-                throw new IllegalArgumentException("The inversion file " + file + " was made with "
+                throw new IllegalArgumentException(describe(file) + " was made with "
                         + field.getKey() + " " + (saved == null ? "(not recorded)" : saved)
                         + ", this edit asks for " + field.getValue());
             }
         }
         for (String key : new TreeSet<>(fingerprint.keySet())) {
             if (!expected.containsKey(key)) {
-                throw new IllegalArgumentException("The inversion file " + file + " records " + key + " "
+                throw new IllegalArgumentException(describe(file) + " records " + key + " "
                         + fingerprint.get(key) + ", which this edit does not fix; it cannot be checked");
             }
         }
         if (method == Inversion.NULL_TEXT && expected.containsKey("steps")
                 && !String.valueOf(unconditionals.size()).equals(expected.get("steps"))) {
-            throw new IllegalArgumentException("The inversion file " + file + " holds " + unconditionals.size()
+            throw new IllegalArgumentException(describe(file) + " holds " + unconditionals.size()
                     + " null-text embeddings, this edit asks for " + expected.get("steps") + " steps");
         }
     }

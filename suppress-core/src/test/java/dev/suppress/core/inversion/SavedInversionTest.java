@@ -112,4 +112,40 @@ class SavedInversionTest {
         ModelFormatException none = assertThrows(ModelFormatException.class, () -> SavedInversion.read(noEmbedding));
         assertTrue(none.getMessage().contains("'unconditional.0'"), none.getMessage());
     }
+
+    @Test
+    void tensorsBesideTheInversionAreLeftAlone() {
+        Path file = dir.resolve("latents.safetensors");
+        SavedInversion saved = nullText(2);
+        saved.write(file, Map.of("original", ramp(5, 1, 4, 2, 2), "suppressed", ramp(6, 1, 4, 2, 2)));
+        SavedInversion read = SavedInversion.read(file);
+        assertArrayEquals(saved.inverted().toArray(), read.inverted().toArray());
+        assertEquals(2, read.unconditionals().size());
+        assertEquals(file, read.source().orElseThrow());
+        assertTrue(saved.source().isEmpty());
+        assertThrows(IllegalArgumentException.class, () -> saved.write(file, Map.of("unconditional.9",
+                ramp(0, 1, 3, 8))));
+
+        Path extra = dir.resolve("extra.safetensors");
+        SafetensorsWriter.write(extra, Map.of("inverted", ramp(0, 1, 4, 2, 2), "unconditional.0", ramp(0, 1, 3, 8),
+                "unconditional.1", ramp(0, 1, 3, 8)), Map.of("inversion", "NEGATIVE_PROMPT"));
+        ModelFormatException tooMany = assertThrows(ModelFormatException.class, () -> SavedInversion.read(extra));
+        assertTrue(tooMany.getMessage().contains("'unconditional.1'"), tooMany.getMessage());
+    }
+
+    @Test
+    void shapesThatDoNotFitTheEditAreNamed() {
+        SavedInversion saved = nullText(3);
+        saved.requireShapes(null, new int[] {1, 4, 2, 2}, new int[] {1, 3, 8}, 3);
+        IllegalArgumentException latent = assertThrows(IllegalArgumentException.class,
+                () -> saved.requireShapes(null, new int[] {1, 4, 4, 4}, new int[] {1, 3, 8}, 3));
+        assertEquals("The saved inversion holds tensor 'inverted' of shape [1, 4, 2, 2], this edit starts from a "
+                + "latent of shape [1, 4, 4, 4]", latent.getMessage());
+        IllegalArgumentException count = assertThrows(IllegalArgumentException.class,
+                () -> saved.requireShapes(null, new int[] {1, 4, 2, 2}, new int[] {1, 3, 8}, 4));
+        assertTrue(count.getMessage().contains("holds 3 'unconditional.<step>' tensors"), count.getMessage());
+        IllegalArgumentException embedding = assertThrows(IllegalArgumentException.class,
+                () -> saved.requireShapes(null, new int[] {1, 4, 2, 2}, new int[] {77, 8}, 3));
+        assertTrue(embedding.getMessage().contains("'unconditional.0' of shape [1, 3, 8]"), embedding.getMessage());
+    }
 }
