@@ -14,7 +14,8 @@ DURATION="${DURATION:-10m}"
 LOG_DIR="target/fuzz-logs"
 mkdir -p "$LOG_DIR"
 ALL=(suppress-core:SafetensorsFuzzTest suppress-core:ClipTokenizerFuzzTest suppress-core:PromptFuzzTest
-  suppress-core:SchedulerConfigFuzzTest suppress-core:SuppressionRequestFuzzTest suppress-djl:ModelConfigFuzzTest)
+  suppress-core:SchedulerConfigFuzzTest suppress-core:SuppressionRequestFuzzTest suppress-djl:ModelConfigFuzzTest
+  suppress-djl:SingleFileFuzzTest)
 TARGETS=()
 for entry in "${ALL[@]}"; do
   if [ $# -eq 0 ] || [[ " $* " == *" ${entry#*:} "* ]]; then

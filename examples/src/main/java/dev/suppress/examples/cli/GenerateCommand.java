@@ -40,14 +40,22 @@ final class GenerateCommand extends SuppressCommand {
         return builder.build();
     }
 
+    private SuppressionRequest prepared;
+
     @Override
     Job prepare() {
         SuppressionRequest request = request();
+        prepared = request;
         return (suppressor, listener) -> {
             SuppressionResult result = suppressor.generate(request, listener);
             return new Outcome(result, OutputFiles.generated(result),
                     result.hasOriginal() ? "original | suppressed" : "suppressed only");
         };
+    }
+
+    @Override
+    java.util.List<String> warnings(dev.suppress.core.Suppressor suppressor) {
+        return suppressor.check(prepared);
     }
 
     private static Tensor readLatent(Path file) {

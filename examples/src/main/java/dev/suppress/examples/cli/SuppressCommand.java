@@ -94,6 +94,14 @@ abstract class SuppressCommand implements Callable<Integer> {
      */
     abstract Job prepare();
 
+    /**
+     * What the model would do silently with the prepared request (a prompt over 77 tokens is truncated), one line
+     * each; the CLI prints them as {@code warning: ...} before the run. Called after {@link #prepare()}.
+     */
+    List<String> warnings(Suppressor suppressor) {
+        return List.of();
+    }
+
     /** Whether {@code --verbose} was given. */
     boolean verbose() {
         return verbose;
@@ -143,6 +151,9 @@ abstract class SuppressCommand implements Callable<Integer> {
             if (requestOptions.mode == Mode.REFERENCE && precision != Precision.FP32) {
                 stderr.println("warning: --mode reference in " + precision.label() + " will not reproduce the "
                         + "reference implementation's numbers, which are float32");
+            }
+            for (String warning : warnings(suppressor)) {
+                stderr.println("warning: " + warning);
             }
             stderr.flush();
             outcome = job.run(suppressor, new ConsoleProgress(stderr));

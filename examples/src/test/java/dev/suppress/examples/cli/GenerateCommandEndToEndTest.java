@@ -125,4 +125,18 @@ class GenerateCommandEndToEndTest {
                 .map(line -> line.substring(prefix.length()))
                 .orElseThrow(() -> new AssertionError("no line starting with '" + prefix + "' in:\n" + text));
     }
+
+    @Test
+    void aPromptOverSeventySevenTokensIsTruncatedWithAWarningNamingTheCutWords() {
+        Path out = dir.resolve("long");
+        String prompt = "a man without glasses" + " and a dog".repeat(26);
+        CliRun run = CliRun.of("generate", "--model", Fixtures.tinyModel().toString(), "--prompt", prompt,
+                "--suppress", "glasses", "--seed", "2023", "--steps", "10", "--max-ito-step", "4", "--mode", "fast",
+                "--suppressed-only", "--out", out.toString());
+        assertEquals(0, run.exitCode(), run.transcript());
+        String warning = line(run.err(), "warning: The prompt has ");
+        // 4 + 78 words, 75 read: the last 7 ("dog and a dog and a dog") are cut
+        assertTrue(warning.contains("82 tokens") && warning.contains("removed the last 7")
+                && warning.contains("dog and a dog"), run.transcript());
+    }
 }
