@@ -1,7 +1,5 @@
 package dev.suppress.djl;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.suppress.core.io.SafetensorsWriter;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.clip.DjlTextEncoder;
@@ -15,7 +13,6 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
-import java.util.stream.Stream;
 
 /**
  * Test helper: a tiny SDXL-base-shaped diffusers folder with seeded random weights, generated here (no reference
@@ -50,7 +47,6 @@ public final class TinySdxlFolder {
     /** The UNet's latent side. */
     public static final int SAMPLE_SIZE = 16;
 
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final long SEED = 2023;
 
     private TinySdxlFolder() {
@@ -60,13 +56,15 @@ public final class TinySdxlFolder {
     public static Path write(Path fixture, Path target) {
         try {
             Files.createDirectories(target);
-            copyTree(fixture.resolve("tokenizer"), target.resolve("tokenizer"));
-            copyTree(fixture.resolve("tokenizer"), target.resolve("tokenizer_2"));
-            copyTree(fixture.resolve("scheduler"), target.resolve("scheduler"));
-            copyTree(fixture.resolve("vae"), target.resolve("vae"));
-            edit(target.resolve("tokenizer_2/special_tokens_map.json"), json -> json.put("pad_token", "!"));
-            edit(target.resolve("tokenizer_2/tokenizer_config.json"), json -> json.put("pad_token", "!"));
-            edit(target.resolve("vae/config.json"), json -> json.put("scaling_factor", 0.13025));
+            TestFolders.copyTree(fixture.resolve("tokenizer"), target.resolve("tokenizer"));
+            TestFolders.copyTree(fixture.resolve("tokenizer"), target.resolve("tokenizer_2"));
+            TestFolders.copyTree(fixture.resolve("scheduler"), target.resolve("scheduler"));
+            TestFolders.copyTree(fixture.resolve("vae"), target.resolve("vae"));
+            TestFolders.editJson(target.resolve("tokenizer_2/special_tokens_map.json"),
+                    json -> json.put("pad_token", "!"));
+            TestFolders.editJson(target.resolve("tokenizer_2/tokenizer_config.json"),
+                    json -> json.put("pad_token", "!"));
+            TestFolders.editJson(target.resolve("vae/config.json"), json -> json.put("scaling_factor", 0.13025));
             Files.writeString(target.resolve("model_index.json"), """
                     {"_class_name": "StableDiffusionXLPipeline", "force_zeros_for_empty_prompt": true,
                      "scheduler": ["diffusers", "DDIMScheduler"],
@@ -159,26 +157,5 @@ public final class TinySdxlFolder {
     private static void writeConfig(Path folder, String json) throws IOException {
         Files.createDirectories(folder);
         Files.writeString(folder.resolve("config.json"), json);
-    }
-
-    private static void copyTree(Path from, Path to) throws IOException {
-        try (Stream<Path> paths = Files.walk(from)) {
-            for (Path path : paths.toList()) {
-                Path target = to.resolve(from.relativize(path).toString());
-                if (Files.isDirectory(path)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.copy(path, target);
-                    target.toFile().setWritable(true);
-                }
-            }
-        }
-    }
-
-    private static void edit(Path file, java.util.function.Consumer<ObjectNode> change) throws IOException {
-        ObjectNode json = (ObjectNode) JSON.readTree(file.toFile());
-        change.accept(json);
-        Files.delete(file);
-        JSON.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), json);
     }
 }

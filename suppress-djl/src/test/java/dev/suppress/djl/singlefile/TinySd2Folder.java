@@ -1,10 +1,9 @@
 package dev.suppress.djl.singlefile;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.io.SafetensorsWriter;
 import dev.suppress.core.tensor.Tensor;
+import dev.suppress.djl.TestFolders;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -12,12 +11,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /** Test helper: the tiny SD 2.x-shaped model. */
 final class TinySd2Folder {
 
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private TinySd2Folder() {
     }
@@ -29,15 +26,16 @@ final class TinySd2Folder {
      */
     static Path write(Path fixture, Path target) {
         try {
-            copyTree(fixture, target);
-            edit(target.resolve("text_encoder/config.json"), json -> json.put("hidden_act", "gelu"));
-            edit(target.resolve("unet/config.json"), json -> {
+            TestFolders.copyTree(fixture, target);
+            TestFolders.editJson(target.resolve("text_encoder/config.json"), json -> json.put("hidden_act", "gelu"));
+            TestFolders.editJson(target.resolve("unet/config.json"), json -> {
                 json.put("use_linear_projection", true);
                 json.putArray("attention_head_dim").add(2).add(2).add(4).add(4);
             });
-            edit(target.resolve("scheduler/scheduler_config.json"), json -> json.put("prediction_type", "v_prediction"));
-            edit(target.resolve("tokenizer/special_tokens_map.json"), json -> json.put("pad_token", "!"));
-            edit(target.resolve("tokenizer/tokenizer_config.json"), json -> json.put("pad_token", "!"));
+            TestFolders.editJson(target.resolve("scheduler/scheduler_config.json"),
+                    json -> json.put("prediction_type", "v_prediction"));
+            TestFolders.editJson(target.resolve("tokenizer/special_tokens_map.json"), json -> json.put("pad_token", "!"));
+            TestFolders.editJson(target.resolve("tokenizer/tokenizer_config.json"), json -> json.put("pad_token", "!"));
             Path unetFile = target.resolve("unet/diffusion_pytorch_model.safetensors");
             Map<String, Tensor> unet = new LinkedHashMap<>();
             try (SafetensorsFile file = SafetensorsFile.open(unetFile)) {
@@ -55,26 +53,5 @@ final class TinySd2Folder {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-    }
-
-    private static void copyTree(Path from, Path to) throws IOException {
-        try (Stream<Path> paths = Files.walk(from)) {
-            for (Path path : paths.toList()) {
-                Path target = to.resolve(from.relativize(path).toString());
-                if (Files.isDirectory(path)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.copy(path, target);
-                    target.toFile().setWritable(true);
-                }
-            }
-        }
-    }
-
-    private static void edit(Path file, java.util.function.Consumer<ObjectNode> change) throws IOException {
-        ObjectNode json = (ObjectNode) JSON.readTree(file.toFile());
-        change.accept(json);
-        Files.delete(file);
-        JSON.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), json);
     }
 }
