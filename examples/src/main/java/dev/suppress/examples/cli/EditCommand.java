@@ -2,6 +2,7 @@ package dev.suppress.examples.cli;
 
 import dev.suppress.core.ImageEditRequest;
 import dev.suppress.core.ImageEditResult;
+import dev.suppress.core.Suppressor;
 import dev.suppress.core.image.Images;
 import dev.suppress.core.inversion.Inversion;
 import dev.suppress.core.inversion.NullTextOptions;
@@ -71,9 +72,12 @@ final class EditCommand extends SuppressCommand {
         return builder.build();
     }
 
+    private ImageEditRequest prepared;
+
     @Override
     Job prepare() {
         ImageEditRequest request = request();
+        prepared = request;
         return (suppressor, listener) -> {
             ImageEditResult result = suppressor.edit(request, listener);
             LinkedHashMap<String, BufferedImage> images = new LinkedHashMap<>();
@@ -89,5 +93,10 @@ final class EditCommand extends SuppressCommand {
             return new Outcome(result.suppression(), images, "input | reconstruction | suppressed", result.saved(),
                     List.of(note));
         };
+    }
+
+    @Override
+    List<String> warnings(Suppressor suppressor) {
+        return suppressor.check(prepared.suppression());
     }
 }

@@ -72,4 +72,18 @@ class EditCommandEndToEndTest {
         assertEquals(SuppressCli.BAD_INPUT, negative.exitCode(), negative.transcript());
         assertTrue(negative.err().contains("negative prompt does not apply"), negative.transcript());
     }
+
+    @Test
+    void aPromptOverSeventySevenTokensIsTruncatedWithAWarningAsInGenerate() {
+        String prompt = PROMPT + " and a dog".repeat(25);
+        CliRun run = CliRun.of("edit", "--model", Fixtures.tinyModel().toString(), "--image",
+                Fixtures.path("real/input.png").toString(), "--prompt", prompt, "--suppress", "tree",
+                "--inversion", "npi", "--out", dir.resolve("long").toString(), "--steps", "4",
+                "--ito-iterations", "1");
+        assertEquals(0, run.exitCode(), run.transcript());
+        // 9 + 75 words, 75 read: the last 9 ("and a dog and a dog and a dog") are cut
+        String warning = run.err().lines().filter(line -> line.startsWith("warning: The prompt has ")).findFirst()
+                .orElseThrow(() -> new AssertionError("no truncation warning in:\n" + run.transcript()));
+        assertTrue(warning.contains("84 tokens") && warning.contains("removed the last 9"), run.transcript());
+    }
 }
