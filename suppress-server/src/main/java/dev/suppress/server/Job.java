@@ -52,6 +52,7 @@ final class Job {
     private final Object request;
     private final ObjectNode options;
     private final List<Integer> suppressedTokens;
+    private final List<String> warnings;
     private final Instant created = Instant.now();
     private final List<Consumer<Map<String, Object>>> subscribers = new CopyOnWriteArrayList<>();
 
@@ -78,13 +79,16 @@ final class Job {
      * @param request the {@link dev.suppress.core.SuppressionRequest} or {@link dev.suppress.core.ImageEditRequest}
      * @param options the options as given (echoed in the JSON)
      * @param suppressedTokens the prompt-token indices the options resolve to
+     * @param warnings what the model will do silently with the request (truncate a long prompt), one sentence each
      */
-    Job(String id, Kind kind, Object request, ObjectNode options, List<Integer> suppressedTokens) {
+    Job(String id, Kind kind, Object request, ObjectNode options, List<Integer> suppressedTokens,
+            List<String> warnings) {
         this.id = id;
         this.kind = kind;
         this.request = request;
         this.options = options.deepCopy();
         this.suppressedTokens = List.copyOf(suppressedTokens);
+        this.warnings = List.copyOf(warnings);
     }
 
     String id() {
@@ -238,6 +242,7 @@ final class Job {
         json.put("finishedAt", finished == null ? null : finished.toString());
         json.put("options", options);
         json.put("suppressedTokens", suppressedTokens);
+        json.put("warnings", warnings);
         json.put("images", images);
         json.put("error", error);
         return json;

@@ -13,6 +13,7 @@ import dev.suppress.core.Suppressor;
 import dev.suppress.core.image.Images;
 import dev.suppress.core.text.ClipTokenizer;
 import dev.suppress.core.text.TokenizedPrompt;
+import dev.suppress.core.validation.InsufficientMemoryException;
 import io.javalin.Javalin;
 import io.javalin.config.SizeUnit;
 import io.javalin.http.Context;
@@ -292,7 +293,8 @@ public final class SuppressServer implements AutoCloseable {
             BufferedImage photo = readPhoto(upload);
             JsonNode options = jsonBody(optionsText == null ? "" : optionsText);
             JobOptions.Checked<ImageEditRequest> checked = JobOptions.edit(options, photo, tokenizer);
-            job = new Job(id, Job.Kind.EDIT, checked.request(), checked.options(), checked.suppressedTokens());
+            job = new Job(id, Job.Kind.EDIT, checked.request(), checked.options(), checked.suppressedTokens(),
+                    warnings(checked.request().suppression()));
         } else {
             String body = ctx.body();
             if (body.length() > MAX_JSON_BYTES) {
@@ -300,7 +302,8 @@ public final class SuppressServer implements AutoCloseable {
                         + "options are at most " + MAX_JSON_BYTES);
             }
             JobOptions.Checked<SuppressionRequest> checked = JobOptions.generation(jsonBody(body), tokenizer);
-            job = new Job(id, Job.Kind.GENERATE, checked.request(), checked.options(), checked.suppressedTokens());
+            job = new Job(id, Job.Kind.GENERATE, checked.request(), checked.options(), checked.suppressedTokens(),
+                    warnings(checked.request()));
         }
         jobs.put(id, job);
         try {
@@ -310,6 +313,20 @@ public final class SuppressServer implements AutoCloseable {
             throw e;
         }
         ctx.status(HttpStatus.ACCEPTED).header("Location", "/api/v1/jobs/" + id).json(job.toJson());
+    }
+
+    /**
+     * The model's own checks of a request ({@link Suppressor#check}), before it is queued: what it would refuse is a
+     * 400, what it would do silently (truncate a long prompt) is the job's {@code warnings}.
+     */
+    private List<String> warnings(SuppressionRequest request) {
+        try {
+            return suppressor.check(request);
+        } catch (InsufficientMemoryException e) {
+            throw new BadRequestException("width", e.getMessage(), e);
+        } catch (IllegalArgumentException e) {
+            throw new BadRequestException(null, e.getMessage(), e);
+        }
     }
 
     /** {@code DELETE /api/v1/jobs/{id}}: 202 with the job; 409 when it had already finished. */

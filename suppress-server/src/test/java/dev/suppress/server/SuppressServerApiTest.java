@@ -85,6 +85,7 @@ class SuppressServerApiTest {
         String id = accepted.json().get("id").asText();
         assertEquals("/api/v1/jobs/" + id, accepted.raw().headers().firstValue("Location").orElseThrow());
         assertEquals("[4]", accepted.json().get("suppressedTokens").toString(), "'glasses' is token 4");
+        assertEquals("[]", accepted.json().get("warnings").toString(), "a short prompt: nothing to warn of");
 
         List<ApiClient.Event> events = client.events(id);
         ApiClient.Event last = events.get(events.size() - 1);
@@ -217,6 +218,19 @@ class SuppressServerApiTest {
         ApiClient.Reply notJson = client.post("/api/v1/jobs", "{\"prompt\": ");
         assertEquals(400, notJson.status(), notJson.text());
         assertTrue(notJson.json().get("error").asText().startsWith("The body is not JSON"), notJson.text());
+    }
+
+    @Test
+    void aPromptOverSeventySevenTokensIsAcceptedWithTheTruncationAsAWarning() {
+        ObjectNode options = smallJob(2).put("itoIterations", 0).put("prompt", PROMPT + " and a dog".repeat(26));
+        ApiClient.Reply accepted = client.post("/api/v1/jobs", options);
+        assertEquals(202, accepted.status(), accepted.text());
+        JsonNode warnings = accepted.json().get("warnings");
+        assertEquals(1, warnings.size(), accepted.text());
+        assertTrue(warnings.get(0).asText().contains("removed the last"), warnings.toString());
+        JsonNode done = client.awaitEnd(accepted.json().get("id").asText());
+        assertEquals("done", done.get("state").asText(), done.toString());
+        assertEquals(warnings, done.get("warnings"), "the warning stays with the job");
     }
 
     @Test

@@ -154,6 +154,30 @@ class WebPageBrowserTest {
                 "steps: steps must be in 1..1000, got 0"));
     }
 
+    @Test
+    void aLongPromptShowsTheTruncationWarning() {
+        open();
+        String prompt = "a man without glasses" + " and a dog".repeat(26);
+        WebElement box = browser.findElement(By.id("prompt"));
+        box.clear();
+        box.sendKeys(prompt);
+        new WebDriverWait(browser, WAIT).until(d -> chipTexts().length() > 40);
+        browser.findElement(By.id("words")).sendKeys("glasses");
+        setSmallJob(2);
+        setField("itoIterations", "0");
+        browser.findElement(By.id("start")).click();
+        WebElement warnings = new WebDriverWait(browser, WAIT)
+                .until(ExpectedConditions.visibilityOfElementLocated(By.id("warnings")));
+        assertTrue(warnings.getText().startsWith("warning: The prompt has 82 tokens"), warnings.getText());
+        assertTrue(warnings.getText().contains("removed the last 7"), warnings.getText());
+        new WebDriverWait(browser, WAIT).until(ExpectedConditions.textMatches(By.id("status"),
+                java.util.regex.Pattern.compile("done")));
+
+        typePrompt("a man without glasses");
+        browser.findElement(By.id("start")).click();
+        new WebDriverWait(browser, WAIT).until(ExpectedConditions.invisibilityOfElementLocated(By.id("warnings")));
+    }
+
     private static void open() {
         browser.get(server.uri().toString());
         new WebDriverWait(browser, WAIT).until(d -> !d.findElements(By.cssSelector("#tokens .chip")).isEmpty());

@@ -196,6 +196,9 @@ function show(job) {
     status += ` in ${job.wallTimeSeconds.toFixed(1)} s`;
   }
   $('status').textContent = status;
+  const warnings = job.warnings || [];
+  $('warnings').textContent = warnings.map((w) => `warning: ${w}`).join('\n');
+  $('warnings').hidden = warnings.length === 0;
   $('ito').textContent = job.ito
     ? `ITO at step ${job.ito.step}: iteration ${job.ito.iteration}/${job.ito.iterations}, loss ${job.ito.loss === null ? '-' : job.ito.loss.toFixed(6)}`
     : '';
