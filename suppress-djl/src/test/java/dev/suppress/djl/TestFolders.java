@@ -39,4 +39,20 @@ public final class TestFolders {
         Files.delete(file);
         JSON.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), json);
     }
+
+    /** Where the library ships SDXL base's published configurations (for single files and {@code make-model}). */
+    public static final String SDXL_CONFIGS = "/dev/suppress/djl/singlefile/sdxl/";
+
+    /** {@code part/config.json} of SDXL base as the library ships it. */
+    public static String sdxlConfig(String part) {
+        String resource = SDXL_CONFIGS + part + "/config.json";
+        try (java.io.InputStream in = TestFolders.class.getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IllegalStateException("No resource " + resource);
+            }
+            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 }

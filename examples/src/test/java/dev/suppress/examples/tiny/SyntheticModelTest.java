@@ -5,7 +5,12 @@ import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.Suppressor;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.tensor.Tensor;
+import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.djl.clip.DjlTextEncoder;
+import dev.suppress.djl.clip.PooledTextEncoding;
 import dev.suppress.djl.singlefile.LdmCheckpointWriter;
+import dev.suppress.djl.unet.DjlDenoiser;
+import dev.suppress.djl.unet.TextTimeConditioning;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -154,6 +159,43 @@ class SyntheticModelTest {
             return Files.mismatch(a, b);
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    @Test
+    void anSdxlFolderHasBothTextEncodersAndTokenizersAndItsUNetRunsWithTextTimeConditioning() throws IOException {
+        Path sdxl = SyntheticModel.ensure(dir.resolve("sdxl"), "tiny-sdxl", SyntheticModel.WeightType.BF16, false,
+                file -> { });
+        for (String file : List.of("model_index.json", "text_encoder/model.safetensors",
+                "text_encoder_2/model.safetensors", "unet/diffusion_pytorch_model.safetensors",
+                "vae/diffusion_pytorch_model.safetensors", "tokenizer/vocab.json", "tokenizer_2/vocab.json",
+                "tokenizer_2/merges.txt")) {
+            assertTrue(Files.isRegularFile(sdxl.resolve(file)), file);
+        }
+        assertTrue(Files.readString(sdxl.resolve("tokenizer_2/special_tokens_map.json"))
+                .contains("\"pad_token\": \"!\""), "tokenizer_2 pads with '!'");
+        assertTrue(Files.readString(sdxl.resolve("model_index.json")).contains("\"force_zeros_for_empty_prompt\": true"));
+        try (SafetensorsFile encoder2 = SafetensorsFile.open(sdxl.resolve("text_encoder_2/model.safetensors"))) {
+            // CLIPTextModelWithProjection's projection, bias-free, as SDXL's text_encoder_2 has it
+            assertArrayEquals(new int[] {32, 32}, encoder2.tensor("text_projection.weight").shape());
+        }
+
+        int[] ids = new int[77];
+        ids[0] = 49406;
+        java.util.Arrays.fill(ids, 1, 77, 49407);
+        try (DjlTextEncoder encoder2 = DjlTextEncoder.open(sdxl.resolve("text_encoder_2"), ai.djl.Device.cpu());
+             DjlDenoiser unet = DjlDenoiser.open(sdxl.resolve("unet"), ai.djl.Device.cpu(),
+                     UNetDescription.PredictionType.EPSILON)) {
+            PooledTextEncoding encoded = encoder2.encodeWithPooled(ids, 2);
+            Tensor pooled = Tensor.concat(encoded.pooled().reshape(1, 32), encoded.pooled().reshape(1, 32));
+            Tensor contexts = Tensor.zeros(2, 77, 48);
+            Tensor latents = Tensor.zeros(2, 4, 16, 16);
+            Tensor noise = unet.denoise(latents, 501, contexts, new TextTimeConditioning(pooled,
+                    TextTimeConditioning.sdxlTimeIds(2, 128, 128, 0, 0, 128, 128)), null).noisePrediction();
+            assertArrayEquals(new int[] {2, 4, 16, 16}, noise.shape());
+            for (float value : noise.toArray()) {
+                assertTrue(Float.isFinite(value), "finite noise prediction");
+            }
         }
     }
 }
