@@ -25,10 +25,12 @@ final class BranchStepper {
     private final MapAverage originalMaps;
     private final MapAverage suppressedMaps;
     private final RunClock clock;
+    private final PooledEmbeddings pooled;
 
     BranchStepper(DenoiserWithAttention denoiser, DdimScheduler scheduler, double guidanceScale,
                   AttentionCapture displayCapture, MapAverage originalMaps, MapAverage suppressedMaps,
-                  RunClock clock) {
+                  RunClock clock, PooledEmbeddings pooled) {
+        this.pooled = pooled;
         this.denoiser = denoiser;
         this.scheduler = scheduler;
         this.guidanceScale = guidanceScale;
@@ -45,7 +47,8 @@ final class BranchStepper {
         Tensor suppressed = from.suppressed();
         Tensor latents = Tensor.concat(original, suppressed, original, suppressed);
         Tensor contexts = Tensor.stack(unconditional, unconditional, embedding, erased);
-        DenoiserOutput output = denoiser.denoise(latents, timestep, contexts, displayCapture);
+        DenoiserOutput output = denoiser.denoise(latents, timestep, contexts,
+                pooled.rows(false, false, true, true), displayCapture);
         float[] cross = output.attention().cross().toArray();
         int perElement = cross.length / 4;
         originalMaps.add(cross, 2, perElement);
@@ -64,7 +67,8 @@ final class BranchStepper {
              boolean showsOriginal, boolean showsSuppressed) {
         long started = System.nanoTime();
         DenoiserOutput output = denoiser.denoise(Tensor.concat(latent, latent), timestep,
-                Tensor.stack(unconditional, condition), capture != null ? capture : displayCapture);
+                Tensor.stack(unconditional, condition), pooled.rows(false, true),
+                capture != null ? capture : displayCapture);
         float[] cross = output.attention().cross().toArray();
         int perElement = cross.length / 2;
         if (showsOriginal) {
@@ -81,6 +85,6 @@ final class BranchStepper {
 
     /** The maps of one conditional pass on its own (the reference's separate pass for ITO's reference maps). */
     AttentionMaps maps(int timestep, Tensor latent, Tensor condition, AttentionCapture capture) {
-        return denoiser.denoise(latent, timestep, condition.asBatchOfOne(), capture).attention();
+        return denoiser.denoise(latent, timestep, condition.asBatchOfOne(), pooled.rows(true), capture).attention();
     }
 }

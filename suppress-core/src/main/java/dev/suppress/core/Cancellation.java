@@ -57,14 +57,26 @@ final class Cancellation {
 
             @Override
             public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+                return denoise(latents, timestep, contexts, null, capture);
+            }
+
+            @Override
+            public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, Tensor pooled,
+                                          AttentionCapture capture) {
                 check("a UNet evaluation");
-                return denoiser.denoise(latents, timestep, contexts, capture);
+                return denoiser.denoise(latents, timestep, contexts, pooled, capture);
             }
 
             @Override
             public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+                return attention(latents, timestep, contexts, null, capture);
+            }
+
+            @Override
+            public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, Tensor pooled,
+                                           AttentionCapture capture) {
                 check("an attention-only UNet pass");
-                return denoiser.attention(latents, timestep, contexts, capture);
+                return denoiser.attention(latents, timestep, contexts, pooled, capture);
             }
 
             @Override
@@ -85,15 +97,27 @@ final class Cancellation {
             @Override
             public ProbeResult probe(Tensor latent, int timestep, Tensor context, AttentionCapture capture,
                                      AttentionObjective objective, ForwardExtent extent) {
+                return probe(latent, timestep, context, null, capture, objective, extent);
+            }
+
+            @Override
+            public ProbeResult probe(Tensor latent, int timestep, Tensor context, Tensor pooled,
+                                     AttentionCapture capture, AttentionObjective objective, ForwardExtent extent) {
                 check("a UNet gradient probe");
-                return probe.probe(latent, timestep, context, capture, objective, extent);
+                return probe.probe(latent, timestep, context, pooled, capture, objective, extent);
             }
 
             @Override
             public NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context,
                                                   NoiseObjective objective) {
+                return noiseGradient(latent, timestep, context, null, objective);
+            }
+
+            @Override
+            public NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context, Tensor pooled,
+                                                  NoiseObjective objective) {
                 check("a UNet noise-gradient probe");
-                return probe.noiseGradient(latent, timestep, context, objective);
+                return probe.noiseGradient(latent, timestep, context, pooled, objective);
             }
         };
     }

@@ -208,8 +208,14 @@ final class NumericalHealth {
 
         @Override
         public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+            return denoise(latents, timestep, contexts, null, capture);
+        }
+
+        @Override
+        public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, Tensor pooled,
+                                      AttentionCapture capture) {
             checkInputs(latents, timestep, contexts);
-            DenoiserOutput output = inner.denoise(latents, timestep, contexts, capture);
+            DenoiserOutput output = inner.denoise(latents, timestep, contexts, pooled, capture);
             int bad = firstNonFinite(output.noisePrediction());
             if (bad >= 0) {
                 int batch = latents.dim(0);
@@ -222,8 +228,14 @@ final class NumericalHealth {
 
         @Override
         public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
+            return attention(latents, timestep, contexts, null, capture);
+        }
+
+        @Override
+        public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, Tensor pooled,
+                                       AttentionCapture capture) {
             checkInputs(latents, timestep, contexts);
-            AttentionMaps maps = inner.attention(latents, timestep, contexts, capture);
+            AttentionMaps maps = inner.attention(latents, timestep, contexts, pooled, capture);
             checkMaps(maps, timestep, latents.dim(0));
             return maps;
         }

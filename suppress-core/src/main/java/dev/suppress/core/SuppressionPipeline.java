@@ -87,6 +87,8 @@ final class SuppressionPipeline {
         final TokenizedPrompt prompt;
         final int[] negatives;
         final Tensor embedding;
+        /** The prompt's pooled embedding {@code [P]} when the UNet takes one (SDXL), else null. */
+        final Tensor pooledPrompt;
         final WorkCounter work = new WorkCounter(backend.denoiser());
         final NumericalHealth health;
         /** Polls the listener before every network pass. */
@@ -102,6 +104,7 @@ final class SuppressionPipeline {
             this.cancellation = new Cancellation(listener);
             cancellation.check("text encoding");
             this.embedding = backend.textEncoder().encode(prompt.inputIds());
+            this.pooledPrompt = backend.textEncoder().pooled(prompt.inputIds()).orElse(null);
             this.health = new NumericalHealth(backend.precision(), schedulerConfig, request.schedule().steps());
             health.embedding("prompt", embedding);
             this.denoiser = health.watch(cancellation.guard(work.counted()));
@@ -113,6 +116,31 @@ final class SuppressionPipeline {
             return backend.textEncoder().encode(ids);
         }
 
+        /**
+         * The unconditional embedding and the run's pooled embeddings for a negative prompt (null: none): its
+         * encoding, or zeros for both when there is none and the model says {@code force_zeros_for_empty_prompt}
+         * (SDXL base, as its pipeline does).
+         */
+        Unconditional unconditional(String negativePrompt) {
+            if (negativePrompt == null && backend.textEncoder().zerosWithoutNegativePrompt()) {
+                return new Unconditional(Tensor.zeros(embedding.shape()), new PooledEmbeddings(pooledPrompt,
+                        pooledPrompt == null ? null : Tensor.zeros(pooledPrompt.shape())));
+            }
+            int[] ids = tokenizer.tokenize(negativePrompt == null ? "" : negativePrompt).inputIds();
+            cancellation.check("text encoding");
+            Tensor encoded = backend.textEncoder().encode(ids);
+            return new Unconditional(encoded, pooledPrompt == null ? PooledEmbeddings.NONE
+                    : new PooledEmbeddings(pooledPrompt, backend.textEncoder().pooled(ids).orElseThrow()));
+        }
+
+        /** An edit's passes are not wired for a UNet that takes a pooled embedding yet: refused by name. */
+        void requireNoPooledEmbedding(String what) {
+            if (pooledPrompt != null) {
+                throw new IllegalArgumentException(what + " is not available for SDXL yet (its inversion does not "
+                        + "pass the pooled text embedding); generate works");
+            }
+        }
+
         /** The backend's probe, counted in the run's work when {@code counted}, cancellable before each call. */
         GradientProbe probe(GradientProbe probe, boolean counted) {
             return cancellation.guard(counted ? work.count(probe) : probe);
@@ -122,30 +150,34 @@ final class SuppressionPipeline {
             return backend.decoder().decode(latents, cancellation.checkpoint("a VAE decoder pass"));
         }
 
-        SuppressionRun run(IntFunction<Tensor> unconditional, int latentSide) {
+        SuppressionRun run(IntFunction<Tensor> unconditional, int latentSide, PooledEmbeddings pooled) {
             int resolution = attentionResolution(request.ito().attentionResolution(), denoiser.description(),
                     latentSide);
             int promptLength = prompt.length();
             boolean fast = request.schedule().mode() == Mode.FAST;
             ForwardExtent extent = fast ? ForwardExtent.THROUGH_CAPTURED_LAYERS : ForwardExtent.FULL;
             InferenceTimeOptimization optimization = new InferenceTimeOptimization(
-                    health.watch(gradient(true, denoiser, extent, promptLength)));
+                    health.watch(gradient(true, denoiser, extent, promptLength, pooled)));
             DenoiserWithAttention uncounted = cancellation.guard(backend.denoiser());
             InferenceTimeOptimization audit = request.ito().audit()
                     ? new InferenceTimeOptimization(gradient(false, uncounted, ForwardExtent.FULL,
-                    promptLength)) : null;
+                    promptLength, pooled)) : null;
             return new SuppressionRun(request, listener, promptLength, negatives, embedding, unconditional,
                     denoiser, new DdimScheduler(schedulerConfig, request.schedule().steps()), resolution, clock,
-                    optimization, audit, uncounted, health);
+                    optimization, audit, uncounted, health, pooled);
         }
 
-        /** Autograd when the backend has it (in the run's work when {@code counted}), else finite differences. */
+        /**
+         * Autograd when the backend has it (in the run's work when {@code counted}), else finite differences; every
+         * pass conditional on the prompt (with its pooled embedding, when the UNet takes one).
+         */
         private ContextGradient gradient(boolean counted, DenoiserWithAttention on, ForwardExtent extent,
-                                         int promptLength) {
+                                         int promptLength, PooledEmbeddings pooled) {
             return backend.gradientProbe()
-                    .<ContextGradient>map(probe -> new AutogradContextGradient(probe(probe, counted), extent))
-                    .orElseGet(() -> new FiniteDifferenceContextGradient(on, finiteDifferences, promptLength,
-                            negatives, 2 * finiteDifferences.directions() + 1));
+                    .<ContextGradient>map(probe -> new AutogradContextGradient(
+                            pooled.conditional(probe(probe, counted)), extent))
+                    .orElseGet(() -> new FiniteDifferenceContextGradient(pooled.conditional(on), finiteDifferences,
+                            promptLength, negatives, 2 * finiteDifferences.directions() + 1));
         }
 
         SuppressionResult result(SuppressionRun run, Branches last) {
@@ -176,10 +208,11 @@ final class SuppressionPipeline {
      */
     SuppressionResult generate(SuppressionRequest request, ProgressListener listener) {
         Setup setup = new Setup(request, listener);
-        Tensor unconditional = setup.encode(request.negativePrompt());
+        Unconditional unconditional = setup.unconditional(request.negativePrompt());
         setup.clock.textEncoding = setup.clock.lap();
         Tensor initialLatent = initialLatent(request, setup.denoiser.description());
-        SuppressionRun run = setup.run(stepIndex -> unconditional, initialLatent.dim(3));
+        SuppressionRun run = setup.run(stepIndex -> unconditional.embedding(), initialLatent.dim(3),
+                unconditional.pooled());
         Branches last = run.denoise(Branches.shared(initialLatent), 0, request.schedule().steps());
         return setup.result(run, last);
     }
@@ -202,6 +235,7 @@ final class SuppressionPipeline {
         SavedInversion saved = edit.saved();
         GradientProbe probe = saved == null ? probeFor(edit.inversion()) : null;
         Setup setup = new Setup(request, listener);
+        setup.requireNoPooledEmbedding("Editing a photo");
         RunClock clock = setup.clock;
         Tensor empty = saved == null ? setup.encode("") : null;
         clock.textEncoding = clock.lap();
@@ -236,7 +270,7 @@ final class SuppressionPipeline {
 
         Tensor invertedLatent = inverted.saved().inverted();
         List<Tensor> unconditional = inverted.unconditionals();
-        SuppressionRun run = setup.run(unconditional::get, invertedLatent.dim(3));
+        SuppressionRun run = setup.run(unconditional::get, invertedLatent.dim(3), PooledEmbeddings.NONE);
         Branches last = run.denoise(Branches.shared(invertedLatent), 0, steps);
         return new ImageEditResult(input.slice(0), vaeReconstruction, edit.inversion(), inverted.latents(),
                 unconditional, inverted.saved(), inversionWork, setup.result(run, last));
@@ -256,7 +290,12 @@ final class SuppressionPipeline {
         GradientProbe probe = probeFor(request.inversion());
         Cancellation cancellation = new Cancellation(listener);
         cancellation.check("text encoding");
-        Tensor embedding = backend.textEncoder().encode(tokenizer.tokenize(request.prompt()).inputIds());
+        int[] promptIds = tokenizer.tokenize(request.prompt()).inputIds();
+        Tensor embedding = backend.textEncoder().encode(promptIds);
+        if (backend.textEncoder().pooled(promptIds).isPresent()) {
+            throw new IllegalArgumentException("Inverting a photo is not available for SDXL yet (its inversion does "
+                    + "not pass the pooled text embedding); generate works");
+        }
         cancellation.check("text encoding");
         Tensor empty = backend.textEncoder().encode(tokenizer.tokenize("").inputIds());
         NumericalHealth health = new NumericalHealth(backend.precision(), schedulerConfig, request.steps());
@@ -269,6 +308,16 @@ final class SuppressionPipeline {
         return invert(request, photoLatent, embedding, empty, denoiser,
                 probe == null ? null : cancellation.guard(work.count(probe)), listener, fingerprint(request, input))
                 .saved();
+    }
+
+    /**
+     * The unconditional branch of a run without a per-step inversion.
+     *
+     * @param embedding the unconditional per-token embedding {@code [77, M]}
+     * @param pooled    the pooled embeddings of the prompt and of the unconditional passes (SDXL), or
+     *                  {@link PooledEmbeddings#NONE}
+     */
+    private record Unconditional(Tensor embedding, PooledEmbeddings pooled) {
     }
 
     /**
@@ -369,13 +418,17 @@ final class SuppressionPipeline {
         }
         Setup setup = new Setup(request, listener);
         IntFunction<Tensor> unconditionalAt;
+        PooledEmbeddings pooled;
         if (unconditional == null) {
-            Tensor fixed = setup.encode(request.negativePrompt());
-            unconditionalAt = stepIndex -> fixed;
+            Unconditional fixed = setup.unconditional(request.negativePrompt());
+            unconditionalAt = stepIndex -> fixed.embedding();
+            pooled = fixed.pooled();
         } else {
+            setup.requireNoPooledEmbedding("Resuming from given unconditional embeddings");
             unconditionalAt = unconditional::get;
+            pooled = PooledEmbeddings.NONE;
         }
-        SuppressionRun run = setup.run(unconditionalAt, from.suppressed().dim(3));
+        SuppressionRun run = setup.run(unconditionalAt, from.suppressed().dim(3), pooled);
         Branches last = run.denoise(from, fromStep, toStep);
         return new Stretch(last, run.ito().itoSteps, setup.work.snapshot());
     }

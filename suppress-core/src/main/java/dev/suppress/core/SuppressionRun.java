@@ -52,12 +52,14 @@ final class SuppressionRun {
      * @param auditOptimization the audit's, outside the work count, or null without an audit
      * @param auditDenoiser     the audit's denoiser, outside the work count, or null
      * @param health            checks the latents after every step for non-finite values
+     * @param pooled            the pooled embeddings the UNet takes beside the contexts (SDXL), or
+     *                          {@link PooledEmbeddings#NONE}
      */
     SuppressionRun(SuppressionRequest request, ProgressListener listener, int promptLength, int[] negatives,
                    Tensor embedding, IntFunction<Tensor> unconditional, DenoiserWithAttention denoiser,
                    DdimScheduler scheduler, int resolution, RunClock clock, InferenceTimeOptimization optimization,
                    InferenceTimeOptimization auditOptimization, DenoiserWithAttention auditDenoiser,
-                   NumericalHealth health) {
+                   NumericalHealth health, PooledEmbeddings pooled) {
         this.request = request;
         this.listener = listener;
         this.promptLength = promptLength;
@@ -78,11 +80,13 @@ final class SuppressionRun {
         this.originalMaps = new MapAverage(resolution);
         this.suppressedMaps = new MapAverage(resolution);
         this.stepper = new BranchStepper(denoiser, scheduler, request.schedule().guidanceScale(), displayCapture,
-                originalMaps, suppressedMaps, clock);
+                originalMaps, suppressedMaps, clock, pooled);
         AttentionLoss loss = new AttentionLoss(promptLength, negatives, request.ito().lossWeights(),
                 TokenMaskOptions.REFERENCE);
-        this.ito = new ItoRunner(request, optimization, denoiser, itoCapture, loss, listener, clock,
-                fast ? auditOptimization : null, auditDenoiser);
+        // ITO's passes, and the audit's, are all conditional on the prompt
+        this.ito = new ItoRunner(request, optimization, pooled.conditional(denoiser), itoCapture, loss, listener,
+                clock, fast ? auditOptimization : null,
+                auditDenoiser == null ? null : pooled.conditional(auditDenoiser));
         List<Integer> window = request.itoSteps();
         this.itoSteps = new TreeSet<>(window);
         this.erasureStartStep = request.erasureStartStep();

@@ -63,7 +63,13 @@ final class WorkCounter {
 
             @Override
             public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
-                DenoiserOutput output = denoiser.denoise(latents, timestep, contexts, capture);
+                return denoise(latents, timestep, contexts, null, capture);
+            }
+
+            @Override
+            public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, Tensor pooled,
+                                          AttentionCapture capture) {
+                DenoiserOutput output = denoiser.denoise(latents, timestep, contexts, pooled, capture);
                 noisePredictions += latents.dim(0);
                 forwardEquivalents += latents.dim(0);
                 return output;
@@ -71,7 +77,13 @@ final class WorkCounter {
 
             @Override
             public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
-                AttentionMaps maps = denoiser.attention(latents, timestep, contexts, capture);
+                return attention(latents, timestep, contexts, null, capture);
+            }
+
+            @Override
+            public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, Tensor pooled,
+                                           AttentionCapture capture) {
+                AttentionMaps maps = denoiser.attention(latents, timestep, contexts, pooled, capture);
                 attentionPasses += latents.dim(0);
                 forwardEquivalents += latents.dim(0) * fraction(capture, latents);
                 return maps;
@@ -95,7 +107,13 @@ final class WorkCounter {
             @Override
             public ProbeResult probe(Tensor latent, int timestep, Tensor context, AttentionCapture capture,
                                      AttentionObjective objective, ForwardExtent extent) {
-                ProbeResult result = probe.probe(latent, timestep, context, capture, objective, extent);
+                return probe(latent, timestep, context, null, capture, objective, extent);
+            }
+
+            @Override
+            public ProbeResult probe(Tensor latent, int timestep, Tensor context, Tensor pooled,
+                                     AttentionCapture capture, AttentionObjective objective, ForwardExtent extent) {
+                ProbeResult result = probe.probe(latent, timestep, context, pooled, capture, objective, extent);
                 countProbe(extent == ForwardExtent.FULL ? 1.0 : fraction(capture, latent), result.forwardNanos(),
                         result.backwardNanos());
                 return result;
@@ -104,7 +122,13 @@ final class WorkCounter {
             @Override
             public NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context,
                                                   NoiseObjective objective) {
-                NoiseProbeResult result = probe.noiseGradient(latent, timestep, context, objective);
+                return noiseGradient(latent, timestep, context, null, objective);
+            }
+
+            @Override
+            public NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context, Tensor pooled,
+                                                  NoiseObjective objective) {
+                NoiseProbeResult result = probe.noiseGradient(latent, timestep, context, pooled, objective);
                 countProbe(1.0, result.forwardNanos(), result.backwardNanos());
                 return result;
             }

@@ -14,6 +14,7 @@ import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.schedule.SchedulerConfig;
 import ai.djl.ndarray.types.DataType;
 import dev.suppress.djl.clip.DjlTextEncoder;
+import dev.suppress.djl.clip.SdxlTextEncoder;
 import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.TorchRuntime;
 import dev.suppress.djl.singlefile.PreparedCheckpoint;
@@ -33,8 +34,9 @@ import java.util.Objects;
 import java.util.Optional;
 
 /**
- * A Stable Diffusion 1.x/2.x model from an unchanged diffusers folder ({@code text_encoder/}, {@code unet/},
- * {@code vae/}; {@code tokenizer/} and {@code scheduler/} are core's), or from a single-file LDM checkpoint through
+ * A Stable Diffusion 1.x/2.x or SDXL model from an unchanged diffusers folder ({@code text_encoder/}, {@code unet/},
+ * {@code vae/}, and SDXL's {@code text_encoder_2/} and {@code tokenizer_2/}, see {@link SdxlTextEncoder};
+ * {@code tokenizer/} and {@code scheduler/} are core's), or from a single-file LDM checkpoint through
  * the folder {@link SingleFileCheckpoint#prepare()} writes for it, computed with DJL's PyTorch engine, with
  * an autograd {@link GradientProbe}.
  *
@@ -45,6 +47,9 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
 
     /** The backend's name for {@link dev.suppress.core.backend.BackendProvider#name()}. */
     public static final String NAME = "djl";
+
+    /** The folder of SDXL's second text encoder; its presence makes a folder SDXL. */
+    static final String SECOND_TEXT_ENCODER = "text_encoder_2";
 
     private final TextEncoder textEncoder;
     private final DenoiserWithAttention denoiser;
@@ -104,18 +109,30 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
         DataType networks = ComputePrecision.dataType(precision);
         // the whole folder checked (tensors, configs, memory) before any weight is read
         DjlModelCheck.require(folder, precision, networks, precision == Precision.FP16 ? DataType.FLOAT32 : networks);
+        Path sdxl = Files.isDirectory(folder.resolve(SECOND_TEXT_ENCODER)) ? folder : null;
         return open(PartSource.folder(folder.resolve("text_encoder")), PartSource.folder(folder.resolve("unet")),
-                PartSource.folder(folder.resolve("vae")), device, precision, predictionType);
+                PartSource.folder(folder.resolve("vae")), device, precision, predictionType, sdxl);
     }
 
     private static DjlDiffusionBackend open(PartSource textEncoderSource, PartSource unetSource, PartSource vae,
                                             ai.djl.Device device, Precision precision,
                                             UNetDescription.PredictionType predictionType) {
+        return open(textEncoderSource, unetSource, vae, device, precision, predictionType, null);
+    }
+
+    /** @param sdxlFolder the SDXL folder whose {@code text_encoder_2} and tokenizers to add, or {@code null} */
+    private static DjlDiffusionBackend open(PartSource textEncoderSource, PartSource unetSource, PartSource vae,
+                                            ai.djl.Device device, Precision precision,
+                                            UNetDescription.PredictionType predictionType, Path sdxlFolder) {
         DataType networks = ComputePrecision.dataType(precision);
         DataType vaeType = precision == Precision.FP16 ? DataType.FLOAT32 : networks;
         List<AutoCloseable> opened = new ArrayList<>();
         try {
-            DjlTextEncoder textEncoder = remember(opened, DjlTextEncoder.open(textEncoderSource, device, networks));
+            DjlTextEncoder first = remember(opened, DjlTextEncoder.open(textEncoderSource, device, networks));
+            // SDXL: the two encoders as one; its parts are closed with the others if a later part fails
+            TextEncoder textEncoder = sdxlFolder == null ? first : SdxlTextEncoder.of(sdxlFolder, first,
+                    remember(opened, DjlTextEncoder.open(PartSource.folder(sdxlFolder.resolve(SECOND_TEXT_ENCODER)),
+                            device, networks)), forceZerosForEmptyPrompt(sdxlFolder));
             DjlDenoiser denoiser = remember(opened, DjlDenoiser.open(unetSource, device, predictionType, networks));
             DjlLatentDecoder decoder = remember(opened, DjlLatentDecoder.open(vae, device, vaeType,
                     VaeTiling.DEFAULT));
@@ -126,6 +143,31 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
         } catch (RuntimeException | Error e) {
             Closeables.closeAfterFailure(e, opened);
             throw e;
+        }
+    }
+
+    /**
+     * {@code force_zeros_for_empty_prompt} of the folder's {@code model_index.json}; {@code true}, the SDXL
+     * pipeline's default, when the file or the field is missing.
+     */
+    static boolean forceZerosForEmptyPrompt(Path folder) {
+        Path index = folder.resolve("model_index.json");
+        if (!Files.isRegularFile(index)) {
+            return true;
+        }
+        try {
+            com.fasterxml.jackson.databind.JsonNode field = new com.fasterxml.jackson.databind.ObjectMapper()
+                    .readTree(index.toFile()).path("force_zeros_for_empty_prompt");
+            if (field.isMissingNode() || field.isNull()) {
+                return true;
+            }
+            if (!field.isBoolean()) {
+                throw new ModelFormatException(index, "force_zeros_for_empty_prompt must be true or false, found "
+                        + field);
+            }
+            return field.booleanValue();
+        } catch (java.io.IOException e) {
+            throw new ModelFormatException(index, "model_index.json is not valid JSON: " + e.getMessage());
         }
     }
 

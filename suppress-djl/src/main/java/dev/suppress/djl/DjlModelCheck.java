@@ -95,6 +95,12 @@ public final class DjlModelCheck {
         Path textEncoder = folder.resolve("text_encoder");
         checkPart(textEncoder, "CLIPTextModel", List.of("CLIPTextModel", "CLIPTextModelWithProjection"), networks,
                 DjlTextEncoder::parameterShapes, bytes, problems);
+        Path textEncoder2 = folder.resolve("text_encoder_2");
+        if (Files.isDirectory(textEncoder2)) {
+            // SDXL's second encoder, OpenCLIP ViT-bigG with its projection
+            checkPart(textEncoder2, "CLIPTextModelWithProjection", List.of("CLIPTextModelWithProjection"), networks,
+                    DjlTextEncoder::parameterShapes, bytes, problems);
+        }
         checkPart(folder.resolve("unet"), "UNet2DConditionModel", List.of("UNet2DConditionModel"), networks,
                 DjlDenoiser::parameterShapes, bytes, problems);
         checkPart(folder.resolve("vae"), "AutoencoderKL", List.of("AutoencoderKL"), vaeType, DjlModelCheck::vaeShapes,
@@ -116,7 +122,8 @@ public final class DjlModelCheck {
         for (String unsupported : UNSUPPORTED_PIPELINES) {
             if (pipeline.startsWith(unsupported)) {
                 problems.add("model_index.json names " + pipeline + ", an architecture this backend does not run "
-                        + "(it runs Stable Diffusion 1.x/2.x: StableDiffusionPipeline with a UNet2DConditionModel)");
+                        + "(it runs Stable Diffusion 1.x/2.x and SDXL base: StableDiffusionPipeline or StableDiffusionXLPipeline "
+                        + "with a UNet2DConditionModel)");
             }
         }
     }

@@ -24,6 +24,35 @@ public interface DenoiserWithAttention extends AutoCloseable {
     DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture);
 
     /**
+     * {@link #denoise(Tensor, int, Tensor, AttentionCapture)} for a UNet that also takes a pooled text embedding
+     * (SDXL, {@link TextEncoder#pooled}); the backend adds the size conditioning SDXL's pipeline gives by default
+     * (original and target size the image size, crop at the top left).
+     *
+     * @param pooled one pooled embedding per batch element {@code [batch, P]}, in the order of the contexts, or
+     *               {@code null} for a UNet that takes none (then this is the four-argument method)
+     * @throws IllegalArgumentException when {@code pooled} is given to a UNet that takes none, by default
+     */
+    default DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, Tensor pooled,
+                                   AttentionCapture capture) {
+        if (pooled != null) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + " takes no pooled text embedding");
+        }
+        return denoise(latents, timestep, contexts, capture);
+    }
+
+    /**
+     * {@link #attention(Tensor, int, Tensor, AttentionCapture)} with a pooled embedding per batch element, as
+     * {@link #denoise(Tensor, int, Tensor, Tensor, AttentionCapture)}.
+     */
+    default AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, Tensor pooled,
+                                    AttentionCapture capture) {
+        if (pooled != null) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + " takes no pooled text embedding");
+        }
+        return attention(latents, timestep, contexts, capture);
+    }
+
+    /**
      * Only the captured attention maps. ITO never uses the noise prediction, so a backend may stop the UNet
      * after the last layer the capture needs; by default this runs the whole UNet.
      */

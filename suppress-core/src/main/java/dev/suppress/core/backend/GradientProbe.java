@@ -40,6 +40,21 @@ public interface GradientProbe {
     }
 
     /**
+     * {@link #probe(Tensor, int, Tensor, AttentionCapture, AttentionObjective, ForwardExtent)} for a UNet that also
+     * takes a pooled text embedding (SDXL), held fixed: the gradient is with respect to the per-token context only.
+     *
+     * @param pooled {@code [1, P]}, or {@code null} for a UNet that takes none
+     * @throws IllegalArgumentException when {@code pooled} is given to a probe whose UNet takes none, by default
+     */
+    default ProbeResult probe(Tensor latent, int timestep, Tensor context, Tensor pooled, AttentionCapture capture,
+                              AttentionObjective objective, ForwardExtent extent) {
+        if (pooled != null) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + " takes no pooled text embedding");
+        }
+        return probe(latent, timestep, context, capture, objective, extent);
+    }
+
+    /**
      * The gradient of a noise-prediction objective: the full UNet pass, then {@code J^T dL/d noise}.
      *
      * @param latent    {@code [1, 4, h, w]}; not modified
@@ -49,4 +64,18 @@ public interface GradientProbe {
      * @return the loss, {@code dL/d context} and the noise prediction
      */
     NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context, NoiseObjective objective);
+
+    /**
+     * {@link #noiseGradient(Tensor, int, Tensor, NoiseObjective)} with a fixed pooled text embedding {@code [1, P]}
+     * (SDXL), or {@code null} for a UNet that takes none.
+     *
+     * @throws IllegalArgumentException when {@code pooled} is given to a probe whose UNet takes none, by default
+     */
+    default NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context, Tensor pooled,
+                                           NoiseObjective objective) {
+        if (pooled != null) {
+            throw new IllegalArgumentException(getClass().getSimpleName() + " takes no pooled text embedding");
+        }
+        return noiseGradient(latent, timestep, context, objective);
+    }
 }

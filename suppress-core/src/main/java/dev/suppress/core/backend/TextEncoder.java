@@ -2,9 +2,14 @@ package dev.suppress.core.backend;
 
 import dev.suppress.core.tensor.Tensor;
 
+import java.util.Optional;
+
 /**
  * The CLIP text encoder: token ids to the per-token embedding that conditions the UNet
  * ({@code CLIPTextModel(...).last_hidden_state}, no attention mask, as Stable Diffusion uses it).
+ *
+ * <p>SDXL's is two encoders: the per-token embedding is both encoders' penultimate hidden states concatenated
+ * (2048 wide), and the UNet also takes a {@linkplain #pooled pooled embedding} of the prompt.
  */
 public interface TextEncoder extends AutoCloseable {
 
@@ -16,7 +21,27 @@ public interface TextEncoder extends AutoCloseable {
      */
     Tensor encode(int[] tokenIds);
 
-    /** The embedding width M (768 for SD 1.x, 1024 for SD 2.x). */
+    /**
+     * The pooled embedding of one padded prompt that a UNet with {@code addition_embed_type: "text_time"} (SDXL)
+     * takes beside the per-token embedding: {@code text_encoder_2}'s final-layer [EOT] state times its
+     * {@code text_projection}. Empty for models whose UNet takes none (SD 1.x/2.x).
+     *
+     * @param tokenIds the padded ids, as for {@link #encode}; not modified
+     * @return {@code [P]} (1280 for SDXL base), or empty
+     */
+    default Optional<Tensor> pooled(int[] tokenIds) {
+        return Optional.empty();
+    }
+
+    /**
+     * diffusers' {@code force_zeros_for_empty_prompt} (SDXL base's {@code model_index.json}): without a negative
+     * prompt, the unconditional per-token and pooled embeddings are zeros instead of the encoding of "".
+     */
+    default boolean zerosWithoutNegativePrompt() {
+        return false;
+    }
+
+    /** The embedding width M (768 for SD 1.x, 1024 for SD 2.x, 2048 for SDXL). */
     int hiddenSize();
 
     /** The number of positions (77). */

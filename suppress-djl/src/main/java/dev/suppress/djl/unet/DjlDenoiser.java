@@ -26,6 +26,9 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class DjlDenoiser implements DenoiserWithAttention {
 
+    /** The VAE's downsampling factor, the image side over the latent side (SDXL's time ids are image sizes). */
+    static final int VAE_DOWNSAMPLING = 8;
+
     /** Multiply-adds of one full single-sample pass, by latent side. */
     private final Map<Integer, Long> fullPassArithmetic = new ConcurrentHashMap<>();
     /** Multiply-adds of one single-sample attention-only pass, by capture and latent side. */
@@ -116,7 +119,30 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      */
     @Override
     public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
-        return denoise(latents, timestep, contexts, null, capture);
+        return denoise(latents, timestep, contexts, (TextTimeConditioning) null, capture);
+    }
+
+    /**
+     * For an SDXL ({@code text_time}) UNet: the pooled embeddings, with the time ids SDXL's pipeline gives by
+     * default (original and target size the image size, {@code latents}' side times the VAE's 8, crop at 0, 0).
+     *
+     * @param pooled {@code [batch, P]}, or {@code null} for a UNet without an addition embedding
+     */
+    @Override
+    public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, Tensor pooled,
+                                  AttentionCapture capture) {
+        return denoise(latents, timestep, contexts, textTime(latents, pooled), capture);
+    }
+
+    /** The pooled embeddings with SDXL's default time ids for the image size, or {@code null} without pooled. */
+    static TextTimeConditioning textTime(Tensor latents, Tensor pooled) {
+        if (pooled == null) {
+            return null;
+        }
+        int height = latents.dim(2) * VAE_DOWNSAMPLING;
+        int width = latents.dim(3) * VAE_DOWNSAMPLING;
+        return new TextTimeConditioning(pooled, TextTimeConditioning.sdxlTimeIds(latents.dim(0), height, width, 0, 0,
+                height, width));
     }
 
     /**
@@ -151,7 +177,14 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      */
     @Override
     public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
-        return attention(latents, timestep, contexts, null, capture);
+        return attention(latents, timestep, contexts, (TextTimeConditioning) null, capture);
+    }
+
+    /** {@link #attention(Tensor, int, Tensor, AttentionCapture)} with pooled embeddings, as {@link #denoise}. */
+    @Override
+    public AttentionMaps attention(Tensor latents, int timestep, Tensor contexts, Tensor pooled,
+                                   AttentionCapture capture) {
+        return attention(latents, timestep, contexts, textTime(latents, pooled), capture);
     }
 
     /**

@@ -54,10 +54,22 @@ public final class DjlGradientProbe implements GradientProbe {
     @Override
     public ProbeResult probe(Tensor latent, int timestep, Tensor context, AttentionCapture capture,
                              AttentionObjective objective, ForwardExtent extent) {
+        return probe(latent, timestep, context, null, capture, objective, extent);
+    }
+
+    /**
+     * As the other overload, for an SDXL ({@code text_time}) UNet: {@code pooled} {@code [1, P]} and SDXL's
+     * default time ids held fixed, the gradient with respect to the context only.
+     */
+    @Override
+    public ProbeResult probe(Tensor latent, int timestep, Tensor context, Tensor pooled, AttentionCapture capture,
+                             AttentionObjective objective, ForwardExtent extent) {
         if (capture == null || objective == null) {
             throw new IllegalArgumentException("probe() needs a capture and an objective");
         }
         UNet2DConditionModel model = checkedModel(latent, context, capture);
+        TextTimeConditioning added = DjlDenoiser.textTime(latent, pooled);
+        model.checkAdded(added, 1);
         synchronized (COLLECTOR_LOCK) {
             try (NDManager scope = model.newScope();
                  GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
@@ -66,7 +78,7 @@ public final class DjlGradientProbe implements GradientProbe {
                 long forwardStarted = System.nanoTime();
                 AttentionRecorder recorder = denoiser.recorder(capture, latent,
                         extent == ForwardExtent.THROUGH_CAPTURED_LAYERS, scope);
-                model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0), recorder);
+                model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0), added, recorder);
                 NDArray cross = recorder.crossMaps();
                 NDArray self = recorder.selfMaps();
                 AttentionMaps maps = recorder.toMaps(cross, self);
@@ -104,17 +116,26 @@ public final class DjlGradientProbe implements GradientProbe {
      */
     @Override
     public NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context, NoiseObjective objective) {
+        return noiseGradient(latent, timestep, context, null, objective);
+    }
+
+    /** As the other overload, with a fixed pooled embedding {@code [1, P]} for an SDXL UNet. */
+    @Override
+    public NoiseProbeResult noiseGradient(Tensor latent, int timestep, Tensor context, Tensor pooled,
+                                          NoiseObjective objective) {
         if (objective == null) {
             throw new IllegalArgumentException("noiseGradient() needs an objective");
         }
         UNet2DConditionModel model = checkedModel(latent, context, null);
+        TextTimeConditioning added = DjlDenoiser.textTime(latent, pooled);
+        model.checkAdded(added, 1);
         synchronized (COLLECTOR_LOCK) {
             try (NDManager scope = model.newScope();
                  GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
                 NDArray leaf = Tensors.toNDArray(scope, context);
                 leaf.setRequiresGradient(true);
                 long forwardStarted = System.nanoTime();
-                NDArray noise = model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0),
+                NDArray noise = model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0), added,
                         denoiser.recorder(null, latent, false, scope));
                 Tensor prediction = Tensors.toTensor(noise);
                 long forwardNanos = System.nanoTime() - forwardStarted;
