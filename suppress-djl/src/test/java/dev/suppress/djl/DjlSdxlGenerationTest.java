@@ -95,8 +95,8 @@ class DjlSdxlGenerationTest {
             expected = latent;
         }
         // the pipeline batches the branches differently (4 or 2 elements a pass): float32 rounding, chained over 10
-        // steps, is the only difference
-        assertTrue(relativeMaxDifference(result.originalLatent(), expected) < 1e-4,
+        // steps, is the only difference (measured 2.6e-7 of the latent's largest value)
+        assertTrue(relativeMaxDifference(result.originalLatent(), expected) < 1e-5,
                 "relative max difference " + relativeMaxDifference(result.originalLatent(), expected));
     }
 
@@ -112,7 +112,8 @@ class DjlSdxlGenerationTest {
                 assertTrue(Double.isFinite(loss), "ITO loss " + loss);
             }
         }
-        assertTrue(relativeMaxDifference(suppressed.originalLatent(), plain.originalLatent()) < 1e-4,
+        // measured 4.6e-7 (batch composition), against 2.4e-2 between the branches
+        assertTrue(relativeMaxDifference(suppressed.originalLatent(), plain.originalLatent()) < 1e-5,
                 "the original branch does not depend on suppression");
         assertTrue(relativeMaxDifference(suppressed.suppressedLatent(), suppressed.originalLatent()) > 1e-3,
                 "suppression changed the suppressed branch");
