@@ -206,17 +206,17 @@ public final class WeightLoader implements AutoCloseable {
             case F16 -> view = wrap(key, shape, DataType.FLOAT16);
             case F64 -> view = wrap(key, shape, DataType.FLOAT64);
             // DJL 0.36 aborts the JVM when it wraps bfloat16 memory, so convert in Java (exact: a bfloat16 is the
-            // upper half of a float32)
-            case BF16 -> view = manager.create(FloatBuffer.wrap(file.floats(key)), new Shape(shape));
+            // upper half of a float32), then move into memory libtorch owns
+            case BF16 -> view = owned(manager.create(FloatBuffer.wrap(file.floats(key)), new Shape(shape)));
             default -> {
                 wrongType.add("'" + key + "' is " + info.dtype());
                 return standIn(shape);
             }
         }
         if (view.getDataType() == type) {
-            // on a GPU the array is already a copy that libtorch owns; on the CPU it aliases the mapped file (or a
-            // direct copy of an unaligned span or of widened BF16), and the array keeps that buffer reachable, so
-            // the weights are the file's pages themselves: no second copy (SD 1.5's F32 UNet: 3.4 GB instead of
+            // on a GPU the array is already a copy that libtorch owns; on the CPU it aliases the mapped file (or is
+            // libtorch's copy of an unaligned span or of widened BF16), and the array keeps the mapping reachable,
+            // so the weights are the file's pages themselves: no second copy (SD 1.5's F32 UNet: 3.4 GB instead of
             // 6.7 GB resident after loading)
             return view;
         }
@@ -235,9 +235,24 @@ public final class WeightLoader implements AutoCloseable {
             // libtorch reads elements in place; give it a naturally aligned copy of an unaligned span
             ByteBuffer aligned = ByteBuffer.allocateDirect(bytes.capacity()).order(ByteOrder.LITTLE_ENDIAN);
             aligned.put(bytes.duplicate()).flip();
-            bytes = aligned;
+            return owned(manager.create(aligned, new Shape(shape), type));
         }
         return manager.create(bytes, new Shape(shape), type);
+    }
+
+    /**
+     * A copy of {@code direct} in memory libtorch owns, {@code direct} closed. An array made from a Java direct
+     * buffer keeps the buffer, and Java caps all direct buffers together at {@code -XX:MaxDirectMemorySize} (by
+     * default the heap's {@code -Xmx}): kept, the widened copies of a BF16 model would need that cap to hold every
+     * weight in float32 (SDXL: 14 GB), and a smaller one ends the load in an {@link OutOfMemoryError}. Copied, the
+     * cap bounds one tensor at a time; the buffer is freed once unreachable (Java collects to make room).
+     */
+    private static NDArray owned(NDArray direct) {
+        try {
+            return direct.duplicate();
+        } finally {
+            direct.close();
+        }
     }
 
     private NDArray standIn(long[] shape) {

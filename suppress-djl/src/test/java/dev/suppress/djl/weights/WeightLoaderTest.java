@@ -18,6 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Reading parameters into NDArrays: dtype conversion, alignment, and the report of mismatches. */
 class WeightLoaderTest {
@@ -54,6 +55,39 @@ class WeightLoaderTest {
             assertArrayEquals(new float[] {0.1f, -1e-3f}, loader.load("double", 2).toFloatArray());
             loader.finish("test model", List.of());
         }
+    }
+
+    @Test
+    void widenedBfloatWeightsLiveInLibtorchsMemoryNotInJavasCappedDirectBuffers() throws InterruptedException {
+        int count = 1 << 22;
+        int[] bits = new int[count];
+        for (int i = 0; i < count; i++) {
+            bits[i] = 0x3F80 + (i % 64); // 1.0 and the next 63 bfloat16 values
+        }
+        Path file = new RawSafetensors().bits16("big", "BF16", new long[] {count}, bits)
+                .write(dir.resolve("big.safetensors"), 0);
+        System.gc();
+        Thread.sleep(200);
+        long before = directBufferBytes();
+        try (WeightLoader loader = WeightLoader.open(file, manager)) {
+            ai.djl.ndarray.NDArray weight = loader.load("big", count);
+            // the 16 MB float32 copy made in Java is garbage once libtorch has its own: Java frees it when it
+            // collects, so -XX:MaxDirectMemorySize caps one tensor at a time, not the model (SDXL: 14 GB)
+            long retained = Long.MAX_VALUE;
+            for (int attempt = 0; attempt < 50 && retained > (4L << 20); attempt++) {
+                System.gc();
+                Thread.sleep(100);
+                retained = directBufferBytes() - before;
+            }
+            assertTrue(retained <= (4L << 20), "direct buffers still hold " + retained + " bytes more than before");
+            assertEquals(Float.intBitsToFloat(0x3F80 + 63 << 16), weight.getFloat(63));
+        }
+    }
+
+    private static long directBufferBytes() {
+        return java.lang.management.ManagementFactory.getPlatformMXBeans(java.lang.management.BufferPoolMXBean.class)
+                .stream().filter(pool -> pool.getName().equals("direct"))
+                .mapToLong(java.lang.management.BufferPoolMXBean::getMemoryUsed).sum();
     }
 
     @Test
