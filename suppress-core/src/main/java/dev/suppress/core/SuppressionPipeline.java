@@ -8,6 +8,7 @@ import dev.suppress.core.backend.DiffusionBackend;
 import dev.suppress.core.backend.ForwardExtent;
 import dev.suppress.core.backend.GradientProbe;
 import dev.suppress.core.backend.LatentEncoder;
+import dev.suppress.core.backend.TextEncoder;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.image.Images;
 import dev.suppress.core.internal.inversion.ImageInversion;
@@ -133,11 +134,11 @@ final class SuppressionPipeline {
                     : new PooledEmbeddings(pooledPrompt, backend.textEncoder().pooled(ids).orElseThrow()));
         }
 
-        /** An edit's passes are not wired for a UNet that takes a pooled embedding yet: refused by name. */
+        /** Refuses, by name, what needs unconditional embeddings whose pooled embeddings are unknown (SDXL). */
         void requireNoPooledEmbedding(String what) {
             if (pooledPrompt != null) {
-                throw new IllegalArgumentException(what + " is not available for SDXL yet (its inversion does not "
-                        + "pass the pooled text embedding); generate works");
+                throw new IllegalArgumentException(what + " is not available for SDXL: the pooled text embeddings "
+                        + "of given unconditional embeddings are unknown");
             }
         }
 
@@ -235,9 +236,10 @@ final class SuppressionPipeline {
         SavedInversion saved = edit.saved();
         GradientProbe probe = saved == null ? probeFor(edit.inversion()) : null;
         Setup setup = new Setup(request, listener);
-        setup.requireNoPooledEmbedding("Editing a photo");
         RunClock clock = setup.clock;
-        Tensor empty = saved == null ? setup.encode("") : null;
+        // null-text inversion starts from the unconditional embedding a generation without a negative prompt uses
+        // (SDXL base: zeros); its pooled embedding, if any, stays that one's
+        Unconditional empty = saved == null || setup.pooledPrompt != null ? setup.unconditional(null) : null;
         clock.textEncoding = clock.lap();
 
         InversionRequest inversionRequest = edit.inversionRequest();
@@ -259,8 +261,9 @@ final class SuppressionPipeline {
         Inverted inverted;
         UNetWork inversionWork;
         if (saved == null) {
-            inverted = invert(inversionRequest, photoLatent, setup.embedding, empty, setup.denoiser,
-                    probe == null ? null : setup.probe(probe, true), listener, fingerprint);
+            inverted = invert(inversionRequest, photoLatent, setup.embedding, empty.embedding(), setup.pooledPrompt,
+                    empty.pooled().unconditional(), setup.denoiser, probe == null ? null : setup.probe(probe, true),
+                    listener, fingerprint);
             inversionWork = setup.work.snapshot();
         } else {
             inverted = Inverted.from(saved, steps);
@@ -270,7 +273,11 @@ final class SuppressionPipeline {
 
         Tensor invertedLatent = inverted.saved().inverted();
         List<Tensor> unconditional = inverted.unconditionals();
-        SuppressionRun run = setup.run(unconditional::get, invertedLatent.dim(3), PooledEmbeddings.NONE);
+        // negative-prompt inversion's unconditional embedding is the prompt's, its pooled embedding too
+        PooledEmbeddings pooled = setup.pooledPrompt == null ? PooledEmbeddings.NONE
+                : new PooledEmbeddings(setup.pooledPrompt, inverted.saved().method() == Inversion.NEGATIVE_PROMPT
+                ? setup.pooledPrompt : empty.pooled().unconditional());
+        SuppressionRun run = setup.run(unconditional::get, invertedLatent.dim(3), pooled);
         Branches last = run.denoise(Branches.shared(invertedLatent), 0, steps);
         return new ImageEditResult(input.slice(0), vaeReconstruction, edit.inversion(), inverted.latents(),
                 unconditional, inverted.saved(), inversionWork, setup.result(run, last));
@@ -290,14 +297,21 @@ final class SuppressionPipeline {
         GradientProbe probe = probeFor(request.inversion());
         Cancellation cancellation = new Cancellation(listener);
         cancellation.check("text encoding");
+        TextEncoder text = backend.textEncoder();
         int[] promptIds = tokenizer.tokenize(request.prompt()).inputIds();
-        Tensor embedding = backend.textEncoder().encode(promptIds);
-        if (backend.textEncoder().pooled(promptIds).isPresent()) {
-            throw new IllegalArgumentException("Inverting a photo is not available for SDXL yet (its inversion does "
-                    + "not pass the pooled text embedding); generate works");
+        Tensor embedding = text.encode(promptIds);
+        Tensor promptPooled = text.pooled(promptIds).orElse(null);
+        Tensor empty;
+        Tensor emptyPooled;
+        if (text.zerosWithoutNegativePrompt()) {
+            empty = Tensor.zeros(embedding.shape());
+            emptyPooled = promptPooled == null ? null : Tensor.zeros(promptPooled.shape());
+        } else {
+            cancellation.check("text encoding");
+            int[] emptyIds = tokenizer.tokenize("").inputIds();
+            empty = text.encode(emptyIds);
+            emptyPooled = text.pooled(emptyIds).orElse(null);
         }
-        cancellation.check("text encoding");
-        Tensor empty = backend.textEncoder().encode(tokenizer.tokenize("").inputIds());
         NumericalHealth health = new NumericalHealth(backend.precision(), schedulerConfig, request.steps());
         health.embedding("prompt", embedding);
         WorkCounter work = new WorkCounter(backend.denoiser());
@@ -305,7 +319,7 @@ final class SuppressionPipeline {
         Tensor input = photo(request, latentSide(request.imageSize(), denoiser.description()));
         cancellation.check("the VAE encoder pass");
         Tensor photoLatent = encoder.encode(input);
-        return invert(request, photoLatent, embedding, empty, denoiser,
+        return invert(request, photoLatent, embedding, empty, promptPooled, emptyPooled, denoiser,
                 probe == null ? null : cancellation.guard(work.count(probe)), listener, fingerprint(request, input))
                 .saved();
     }
@@ -337,13 +351,19 @@ final class SuppressionPipeline {
         }
     }
 
-    /** DDIM inversion, then null-text or negative-prompt inversion, on the counted denoiser. */
+    /**
+     * DDIM inversion, then null-text or negative-prompt inversion, on the counted denoiser.
+     *
+     * @param promptPooled the prompt's pooled embedding for a UNet that takes one (SDXL), else null
+     * @param emptyPooled  the unconditional passes' pooled embedding, else null
+     */
     private Inverted invert(InversionRequest request, Tensor photoLatent, Tensor embedding, Tensor empty,
-                            DenoiserWithAttention denoiser, GradientProbe countedProbe, ProgressListener listener,
-                            Map<String, String> fingerprint) {
+                            Tensor promptPooled, Tensor emptyPooled, DenoiserWithAttention denoiser,
+                            GradientProbe countedProbe, ProgressListener listener, Map<String, String> fingerprint) {
         int steps = request.steps();
         DdimScheduler scheduler = new DdimScheduler(schedulerConfig, steps);
-        ImageInversion inversion = new ImageInversion(denoiser, scheduler, request.guidanceScale());
+        ImageInversion inversion = new ImageInversion(denoiser, scheduler, request.guidanceScale(), promptPooled,
+                emptyPooled);
         List<Tensor> latents = inversion.ddimInversion(photoLatent, embedding);
         ImageInversion.StepListener inversionSteps = (stepIndex, innerSteps, loss) -> listener.onInversionStep(
                 new ProgressListener.InversionStep(stepIndex, steps, innerSteps, loss))

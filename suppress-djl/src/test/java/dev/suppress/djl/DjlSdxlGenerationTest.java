@@ -2,6 +2,9 @@ package dev.suppress.djl;
 
 import ai.djl.Device;
 import dev.suppress.core.ImageEditRequest;
+import dev.suppress.core.ImageEditResult;
+import dev.suppress.core.inversion.Inversion;
+import dev.suppress.core.inversion.NullTextOptions;
 import dev.suppress.core.SuppressionRequest;
 import dev.suppress.core.SuppressionResult;
 import dev.suppress.core.Suppressor;
@@ -25,13 +28,12 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The method on an SDXL-shaped model ({@link TinySdxlFolder}) through {@link Suppressor}: the two text encoders, the
- * pooled embedding and time ids per guidance half, zero unconditional embeddings, and ITO with autograd.
+ * pooled embedding and time ids per guidance half, zero unconditional embeddings, ITO with autograd, and both
+ * inversions of a photo.
  *
  * <p>No reference implementation of the method exists for SDXL, so these check the pipeline against its own
  * invariants: the original branch is SDXL's guided DDIM loop written out here from the parts, the unconditional half
@@ -131,13 +133,56 @@ class DjlSdxlGenerationTest {
     }
 
     @Test
-    void editingAPhotoIsRefusedByNameUntilItsInversionPassesThePooledEmbedding() {
-        ImageEditRequest edit = ImageEditRequest.builder(Images.read(Fixtures.path("real/input.png")), PROMPT)
-                .suppression(builder -> builder.suppress("glasses").steps(4).imageSize(SIZE)).build();
-        IllegalArgumentException error = assertThrows(IllegalArgumentException.class, () -> suppressor.edit(edit));
-        assertTrue(error.getMessage().startsWith("Editing a photo is not available for SDXL yet"),
-                error.getMessage());
-        assertFalse(error.getMessage().isBlank());
+    void negativePromptInversionRegeneratesWithThePromptsPooledEmbeddingInBothGuidanceHalves() {
+        ImageEditResult edit = suppressor.edit(ImageEditRequest.builder(photo(), PROMPT)
+                .inversion(Inversion.NEGATIVE_PROMPT)
+                .suppression(builder -> builder.suppress("glasses").steps(STEPS).imageSize(SIZE).itoIterations(1))
+                .build());
+        // with the prompt's per-token and pooled embeddings in both halves, guidance cancels: the original branch is
+        // a conditional DDIM loop from the inverted latent
+        int[] ids = ClipTokenizer.load(folder.resolve("tokenizer")).tokenize(PROMPT).inputIds();
+        Tensor latent = edit.saved().inverted();
+        try (DjlTextEncoder first = DjlTextEncoder.open(folder.resolve("text_encoder"), Device.cpu());
+             DjlTextEncoder second = DjlTextEncoder.open(folder.resolve("text_encoder_2"), Device.cpu());
+             DjlDenoiser unet = DjlDenoiser.open(folder.resolve("unet"), Device.cpu(),
+                     UNetDescription.PredictionType.EPSILON)) {
+            SdxlTextEncoder encoder = SdxlTextEncoder.of(folder, first, second, true);
+            Tensor context = encoder.encode(ids).asBatchOfOne();
+            Tensor pooled = Tensor.stack(encoder.pooled(ids).orElseThrow());
+            DdimScheduler scheduler = new DdimScheduler(SchedulerConfig.readFromModelFolder(folder), STEPS);
+            for (int timestep : scheduler.timesteps()) {
+                Tensor noise = unet.denoise(latent, timestep, context, pooled, null).noisePrediction();
+                latent = scheduler.step(noise, timestep, latent).prevSample();
+            }
+        }
+        double difference = relativeMaxDifference(edit.suppression().originalLatent(), latent);
+        assertTrue(difference < 1e-5, "relative max difference " + difference);
+        assertTrue(relativeMaxDifference(edit.suppression().suppressedLatent(), latent) > 1e-3,
+                "suppression changed the suppressed branch");
+    }
+
+    @Test
+    void nullTextInversionOptimisesTheUnconditionalEmbeddingWithItsPooledEmbeddingFixed() {
+        ImageEditResult edit = suppressor.edit(ImageEditRequest.builder(photo(), PROMPT)
+                .inversion(Inversion.NULL_TEXT).nullText(new NullTextOptions(3, 1e-5, 1e-2))
+                .suppression(builder -> builder.suppress("glasses").steps(4).imageSize(SIZE).itoIterations(1))
+                .build());
+        assertEquals(4, edit.unconditionalEmbeddings().size());
+        // the optimisation starts from zeros (force_zeros_for_empty_prompt) and moves them
+        float[] first = edit.unconditionalEmbeddings().get(0).toArray();
+        double norm = 0;
+        for (float value : first) {
+            assertTrue(Float.isFinite(value));
+            norm += value * value;
+        }
+        assertTrue(norm > 0, "null-text inversion moved the zero unconditional embedding");
+        for (float value : edit.suppression().suppressedLatent().toArray()) {
+            assertTrue(Float.isFinite(value));
+        }
+    }
+
+    private static java.awt.image.BufferedImage photo() {
+        return Images.read(Fixtures.path("real/input.png"));
     }
 
     private static double relativeMaxDifference(Tensor actual, Tensor expected) {

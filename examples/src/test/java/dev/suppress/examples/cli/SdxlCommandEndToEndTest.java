@@ -10,7 +10,7 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@code suppress generate} and {@code edit} on a tiny SDXL folder made as {@code make-model --arch sdxl} makes one. */
+/** {@code suppress generate} and {@code edit} on a tiny SDXL folder, made as {@code make-model --arch sdxl} makes one. */
 class SdxlCommandEndToEndTest {
 
     @TempDir
@@ -31,13 +31,15 @@ class SdxlCommandEndToEndTest {
     }
 
     @Test
-    void editIsRefusedWithOneLineSayingGenerateWorks() {
+    void editsAPhotoWithNegativePromptInversion() {
         Path model = TinySdxlModel.write(dir.resolve("sdxl"));
+        Path out = dir.resolve("edit");
         CliRun run = CliRun.of("edit", "--model", model.toString(), "--image",
                 Fixtures.path("real/input.png").toString(), "--prompt", "a man with glasses", "--suppress",
-                "glasses", "--size", "128", "--steps", "4");
-        assertEquals(SuppressCli.BAD_INPUT, run.exitCode(), run.transcript());
-        assertTrue(run.err().contains("Editing a photo is not available for SDXL yet"), run.transcript());
-        assertTrue(!run.err().contains("\tat "), "no stack trace: " + run.transcript());
+                "glasses", "--inversion", "npi", "--size", "128", "--steps", "4", "--ito-iterations", "1", "--out",
+                out.toString());
+        assertEquals(0, run.exitCode(), run.transcript());
+        assertTrue(run.out().contains("input | reconstruction | suppressed"), run.transcript());
+        assertTrue(out.resolve("suppressed.png").toFile().isFile(), run.transcript());
     }
 }

@@ -24,6 +24,9 @@ public final class ImageInversion {
     private final DenoiserWithAttention denoiser;
     private final DdimScheduler scheduler;
     private final double guidanceScale;
+    /** The pooled embeddings {@code [P]} a UNet with {@code text_time} conditioning takes (SDXL), else null. */
+    private final Tensor promptPooled;
+    private final Tensor unconditionalPooled;
 
     /**
      * @param denoiser      the UNet
@@ -31,6 +34,24 @@ public final class ImageInversion {
      * @param guidanceScale the guidance of the later run (7.5), which null-text optimization reproduces
      */
     public ImageInversion(DenoiserWithAttention denoiser, DdimScheduler scheduler, double guidanceScale) {
+        this(denoiser, scheduler, guidanceScale, null, null);
+    }
+
+    /**
+     * For a UNet that takes a pooled text embedding beside the context (SDXL): the prompt's, in every conditional
+     * pass, and the unconditional passes' one, in every unconditional pass (null-text inversion optimises the
+     * per-token unconditional embedding; its pooled embedding stays fixed).
+     *
+     * @param promptPooled        {@code [P]}, or {@code null} for a UNet that takes none
+     * @param unconditionalPooled {@code [P]}, or {@code null} for a UNet that takes none
+     */
+    public ImageInversion(DenoiserWithAttention denoiser, DdimScheduler scheduler, double guidanceScale,
+                          Tensor promptPooled, Tensor unconditionalPooled) {
+        if ((promptPooled == null) != (unconditionalPooled == null)) {
+            throw new IllegalArgumentException("Need both pooled embeddings or neither");
+        }
+        this.promptPooled = promptPooled;
+        this.unconditionalPooled = unconditionalPooled;
         this.denoiser = Objects.requireNonNull(denoiser, "denoiser");
         this.scheduler = Objects.requireNonNull(scheduler, "scheduler");
         this.guidanceScale = guidanceScale;
@@ -78,7 +99,8 @@ public final class ImageInversion {
         Tensor current = latent;
         for (int i = 0; i < timesteps.length; i++) {
             int timestep = timesteps[timesteps.length - 1 - i];
-            Tensor noise = denoiser.denoise(current, timestep, contexts, null).noisePrediction();
+            Tensor noise = denoiser.denoise(current, timestep, contexts, pooled(promptPooled), null)
+                    .noisePrediction();
             current = scheduler.inverseStep(noise, timestep, current);
             latents.add(current);
         }
@@ -171,14 +193,14 @@ public final class ImageInversion {
         int timestep = scheduler.timestep(stepIndex);
         float[] embedding = start.toArray();
         Adam adam = new Adam(embedding.length, options.learningRate(stepIndex));
-        float[] conditional = denoiser.denoise(current, timestep, condition.asBatchOfOne(), null).noisePrediction()
-                .toArray();
+        float[] conditional = denoiser.denoise(current, timestep, condition.asBatchOfOne(), pooled(promptPooled),
+                null).noisePrediction().toArray();
         NoiseObjective objective = reconstructionLoss(current, target, conditional, timestep);
         double[] losses = new double[options.innerSteps()];
         int inner = 0;
         while (inner < options.innerSteps()) {
             NoiseProbeResult result = probe.noiseGradient(current, timestep,
-                    Tensor.wrapOwned(embedding.clone(), start.shape()), objective);
+                    Tensor.wrapOwned(embedding.clone(), start.shape()), pooled(unconditionalPooled), objective);
             adam.stepInPlace(embedding, result.contextGradient().toArray());
             losses[inner++] = result.loss();
             // the reference checks the loss of the pass before its update, after taking the update
@@ -217,7 +239,13 @@ public final class ImageInversion {
     /** The guided DDIM step with [unconditional, conditional] as one batch of two. */
     public Tensor guidedStep(Tensor latent, int timestep, Tensor unconditional, Tensor condition) {
         Tensor noise = denoiser.denoise(Tensor.concat(latent, latent), timestep,
-                Tensor.stack(unconditional, condition), null).noisePrediction();
+                Tensor.stack(unconditional, condition), pooled(unconditionalPooled, promptPooled), null)
+                .noisePrediction();
         return scheduler.step(ClassifierFreeGuidance.guide(noise, 1, guidanceScale), timestep, latent).prevSample();
+    }
+
+    /** The pooled embeddings as a batch {@code [n, P]}, or {@code null} for a UNet that takes none. */
+    private static Tensor pooled(Tensor... rows) {
+        return rows[0] == null ? null : Tensor.stack(rows);
     }
 }
