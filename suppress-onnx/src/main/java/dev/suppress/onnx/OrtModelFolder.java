@@ -43,6 +43,11 @@ final class OrtModelFolder {
         if (!Files.isDirectory(root)) {
             throw new ModelFormatException(root, "ONNX model folder not found");
         }
+        if (Files.isDirectory(root.resolve("text_encoder_2"))) {
+            throw new ModelFormatException(root, "This is an SDXL model (it has text_encoder_2/): the ONNX Runtime "
+                    + "backend runs Stable Diffusion 1.x/2.x only; SDXL runs on --backend djl from its diffusers "
+                    + "folder");
+        }
         OrtModelFolder folder = new OrtModelFolder(root);
         List<String> missing = new ArrayList<>();
         for (String part : List.of(OrtTextEncoder.COMPONENT, OrtDenoiser.COMPONENT, OrtLatentDecoder.COMPONENT)) {

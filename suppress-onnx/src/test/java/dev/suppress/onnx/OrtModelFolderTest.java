@@ -29,6 +29,15 @@ class OrtModelFolderTest {
     }
 
     @Test
+    void anSdxlExportIsRefusedNamingTheBackendThatRunsSdxl() throws IOException {
+        Files.createDirectories(root.resolve("text_encoder_2"));
+        Files.writeString(root.resolve("text_encoder_2/model.onnx"), "");
+        ModelFormatException error = assertThrows(ModelFormatException.class, () -> OrtModelFolder.of(root));
+        assertTrue(error.getMessage().contains("an SDXL model (it has text_encoder_2/)")
+                && error.getMessage().contains("--backend djl"), error.getMessage());
+    }
+
+    @Test
     void withoutAVaeConfigTheScalingFactorIsTheSd1Default() {
         assertEquals(0.18215, OrtModelFolder.of(root).vaeScalingFactor(), 0);
     }
