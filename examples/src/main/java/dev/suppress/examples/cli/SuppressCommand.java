@@ -19,6 +19,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.OptionalDouble;
+import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 
 /**
@@ -132,6 +134,7 @@ abstract class SuppressCommand implements Callable<Integer> {
         }
         long loadStarted = System.nanoTime();
         Outcome outcome;
+        ConsoleProgress progress;
         String backend;
         Precision precision;
         long runStarted;
@@ -156,7 +159,8 @@ abstract class SuppressCommand implements Callable<Integer> {
                 stderr.println("warning: " + warning);
             }
             stderr.flush();
-            outcome = job.run(suppressor, new ConsoleProgress(stderr));
+            progress = new ConsoleProgress(stderr);
+            outcome = job.run(suppressor, progress);
         }
         SuppressionResult result = outcome.result();
         long writeStarted = System.nanoTime();
@@ -168,6 +172,11 @@ abstract class SuppressCommand implements Callable<Integer> {
 
         printSummary(stdout, outcome, images, folder, backend);
         stdout.println("precision: " + precision.label());
+        OptionalLong peak = peakResidentMegabytes();
+        stdout.println("peak-rss-mb: " + (peak.isPresent() ? Long.toString(peak.getAsLong()) : "unknown"));
+        OptionalDouble perStep = progress.medianPlainStepSeconds();
+        stdout.println("seconds-per-step: " + (perStep.isPresent()
+                ? String.format(Locale.ROOT, "%.2f", perStep.getAsDouble()) : "n/a (every step optimised)"));
         if (modelOptions.singleFileSummary != null) {
             stdout.println("single file: " + modelOptions.singleFileSummary);
         }
@@ -260,5 +269,20 @@ abstract class SuppressCommand implements Callable<Integer> {
             losses.add(Double.toString(step.lastLoss()));
         }
         return String.join(",", losses);
+    }
+
+    /** The process's peak resident set ({@code VmHWM} of {@code /proc/self/status}) in MB, where Linux tells it. */
+    static OptionalLong peakResidentMegabytes() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) {
+                    String kilobytes = line.substring("VmHWM:".length()).replace("kB", "").trim();
+                    return OptionalLong.of(Long.parseLong(kilobytes) / 1024);
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // not Linux, or no procfs: unknown
+        }
+        return OptionalLong.empty();
     }
 }

@@ -65,6 +65,11 @@ class GenerateCommandEndToEndTest {
         assertTrue(run.err().contains("step 4/4"), run.transcript());
         assertTrue(run.out().contains(out.resolve(OutputFiles.SIDE_BY_SIDE).toAbsolutePath().toString()),
                 run.transcript());
+        assertEquals("fp32", line(run.out(), "precision: "), run.transcript());
+        // the in-process CLI shares the test JVM, so its peak is at least the loaded model's
+        assertTrue(Long.parseLong(line(run.out(), "peak-rss-mb: ")) > 10, run.transcript());
+        // steps 1, 3 and 4 ran without ITO: their median wall time
+        assertTrue(Double.parseDouble(line(run.out(), "seconds-per-step: ")) > 0, run.transcript());
         // ITO at step 2 only (steps ceil(0.5 * 4) = 2 .. 2), one iteration
         String losses = line(run.out(), "ito-final-losses: ");
         assertEquals(1, losses.split(",").length, run.transcript());
