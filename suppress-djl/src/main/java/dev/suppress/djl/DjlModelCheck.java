@@ -43,7 +43,8 @@ public final class DjlModelCheck {
     /** Diffusers pipelines whose denoiser is not a UNet2DConditionModel: named rather than half-loaded. */
     private static final List<String> UNSUPPORTED_PIPELINES = List.of("StableDiffusion3", "Flux", "PixArt",
             "Kandinsky", "Wuerstchen", "StableCascade", "AuraFlow", "Sana", "HunyuanDiT", "Lumina", "CogView",
-            "IFPipeline", "StableDiffusionUpscale", "StableUnCLIP");
+            "IFPipeline", "StableDiffusionUpscale", "StableUnCLIP", "StableDiffusionXLImg2Img",
+            "StableDiffusionXLInpaint", "StableDiffusionXLInstructPix2Pix");
 
     private static final ObjectMapper JSON = new ObjectMapper();
 

@@ -73,22 +73,39 @@ public final class SdxlTextEncoder implements TextEncoder {
                                      boolean zerosWithoutNegativePrompt) {
         Path tokenizer = folder.resolve("tokenizer");
         Path tokenizer2 = folder.resolve("tokenizer_2");
-        for (String file : new String[] {"vocab.json", "merges.txt"}) {
-            if (!sameBytes(tokenizer.resolve(file), tokenizer2.resolve(file))) {
-                throw new ModelFormatException(tokenizer2.resolve(file), "tokenizer_2/" + file + " differs from "
-                        + "tokenizer/" + file + "; SDXL's two tokenizers share one BPE (they differ only in padding), "
-                        + "and this backend tokenizes once");
+        for (Path file : new Path[] {tokenizer2.resolve("vocab.json"), tokenizer2.resolve("merges.txt")}) {
+            if (!Files.isRegularFile(file)) {
+                throw new ModelFormatException(file, "SDXL's second tokenizer file is missing: tokenizer_2/"
+                        + file.getFileName() + " (the folder has text_encoder_2/)");
             }
+        }
+        if (!vocabulary(tokenizer.resolve("vocab.json")).equals(vocabulary(tokenizer2.resolve("vocab.json")))
+                || !merges(tokenizer.resolve("merges.txt")).equals(merges(tokenizer2.resolve("merges.txt")))) {
+            throw new ModelFormatException(tokenizer2, "tokenizer_2's vocabulary or merges differ from tokenizer's; "
+                    + "SDXL's two tokenizers share one BPE (they differ only in padding), and this backend tokenizes "
+                    + "once");
         }
         ClipTokenizer padding = ClipTokenizer.load(tokenizer2);
         return new SdxlTextEncoder(first, second, padding.eosId(), padding.padId(), zerosWithoutNegativePrompt);
     }
 
-    private static boolean sameBytes(Path a, Path b) {
+    /** The token-to-id map of a {@code vocab.json}, whatever its formatting. */
+    private static java.util.Map<String, Integer> vocabulary(Path file) {
         try {
-            return Files.isRegularFile(a) && Files.isRegularFile(b) && Files.mismatch(a, b) == -1L;
+            return new com.fasterxml.jackson.databind.ObjectMapper().readValue(file.toFile(),
+                    new com.fasterxml.jackson.core.type.TypeReference<java.util.Map<String, Integer>>() { });
         } catch (IOException e) {
-            throw new UncheckedIOException("Cannot read " + a + " or " + b, e);
+            throw new ModelFormatException(file, "Cannot read the vocabulary: " + e.getMessage());
+        }
+    }
+
+    /** The merge rules of a {@code merges.txt}: its lines without the {@code #version} header and blank lines. */
+    private static java.util.List<String> merges(Path file) {
+        try {
+            return Files.readAllLines(file, java.nio.charset.StandardCharsets.UTF_8).stream()
+                    .map(String::strip).filter(line -> !line.isEmpty() && !line.startsWith("#version")).toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException("Cannot read " + file, e);
         }
     }
 
