@@ -104,7 +104,7 @@ final class SuppressionPipeline {
             this.negatives = negativeTokens(request, prompt);
             this.cancellation = new Cancellation(listener);
             cancellation.check("text encoding");
-            this.embedding = backend.textEncoder().encode(prompt.inputIds());
+            this.embedding = backend.textEncoder().encode(prompt.inputIds(), request.clipSkip());
             this.pooledPrompt = backend.textEncoder().pooled(prompt.inputIds()).orElse(null);
             this.health = new NumericalHealth(backend.precision(), schedulerConfig, request.schedule().steps());
             health.embedding("prompt", embedding);
@@ -114,7 +114,7 @@ final class SuppressionPipeline {
         Tensor encode(String text) {
             int[] ids = tokenizer.tokenize(text == null ? "" : text).inputIds();
             cancellation.check("text encoding");
-            return backend.textEncoder().encode(ids);
+            return backend.textEncoder().encode(ids, request.clipSkip());
         }
 
         /**
@@ -129,7 +129,7 @@ final class SuppressionPipeline {
             }
             int[] ids = tokenizer.tokenize(negativePrompt == null ? "" : negativePrompt).inputIds();
             cancellation.check("text encoding");
-            Tensor encoded = backend.textEncoder().encode(ids);
+            Tensor encoded = backend.textEncoder().encode(ids, request.clipSkip());
             return new Unconditional(encoded, pooledPrompt == null ? PooledEmbeddings.NONE
                     : new PooledEmbeddings(pooledPrompt, backend.textEncoder().pooled(ids).orElseThrow()));
         }
@@ -234,6 +234,10 @@ final class SuppressionPipeline {
         SuppressionRequest request = edit.suppression();
         LatentEncoder encoder = encoder();
         SavedInversion saved = edit.saved();
+        if (saved != null && request.clipSkip() != 0) {
+            throw new IllegalArgumentException("clipSkip " + request.clipSkip() + " cannot be combined with a saved "
+                    + "inversion: inversion files are made without clip skip, and their fingerprint does not say");
+        }
         GradientProbe probe = saved == null ? probeFor(edit.inversion()) : null;
         Setup setup = new Setup(request, listener);
         RunClock clock = setup.clock;

@@ -31,13 +31,19 @@ import java.util.Objects;
  * @param schedule       the denoising schedule
  * @param swr            the soft-weighted regularization
  * @param ito            the inference-time optimization
+ * @param clipSkip       CLIP layers to skip, as diffusers' {@code clip_skip} (A1111's "Clip skip" minus 1): 0 uses
+ *                       the model's usual text-encoder output; k > 0 the output k layers before it (SD 1.x/2.x: then
+ *                       the final layer norm; SDXL: {@code hidden_states[-(k + 2)]})
  */
 public record SuppressionRequest(String prompt, List<String> suppressWords, List<Integer> tokenIndices,
                                  String negativePrompt, long seed, Tensor initialLatent, int imageSize,
-                                 ScheduleOptions schedule, SwrOptions swr, ItoOptions ito) {
+                                 ScheduleOptions schedule, SwrOptions swr, ItoOptions ito, int clipSkip) {
 
     /** The reference's ITO step scale for generated images. */
     public static final double GENERATED_IMAGE_ITO_SCALE = 20.0;
+
+    /** The most CLIP layers a request may skip (the text encoder checks its own depth). */
+    public static final int MAX_CLIP_SKIP = 64;
 
     /** The reference's DDIM step count. */
     public static final int DEFAULT_STEPS = 50;
@@ -155,6 +161,9 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
                 throw new IllegalArgumentException("A word to suppress is blank");
             }
         }
+        if (clipSkip < 0 || clipSkip > MAX_CLIP_SKIP) {
+            throw new IllegalArgumentException("clipSkip must be in 0.." + MAX_CLIP_SKIP + ", got " + clipSkip);
+        }
         if (imageSize < 0 || imageSize % 8 != 0) {
             throw new IllegalArgumentException("imageSize must be a multiple of 8 (0 = the model's default), got "
                     + imageSize);
@@ -215,6 +224,7 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         builder.itoAudit = ito.audit();
         builder.negativePrompt = negativePrompt;
         builder.imageSize = imageSize;
+        builder.clipSkip = clipSkip;
         return builder;
     }
 
@@ -242,6 +252,7 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         private int imageSize;
         private boolean suppressedOnly;
         private FastItoOptions fastIto = FastItoOptions.DEFAULT;
+        private int clipSkip;
 
         private Builder(String prompt) {
             this.prompt = Objects.requireNonNull(prompt, "prompt");
@@ -400,6 +411,12 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
             return this;
         }
 
+        /** CLIP layers to skip (default 0), as diffusers' {@code clip_skip}. */
+        public Builder clipSkip(int layers) {
+            this.clipSkip = layers;
+            return this;
+        }
+
         /** How fast mode runs ITO (default {@link FastItoOptions#DEFAULT}). */
         public Builder fastIto(FastItoOptions options) {
             this.fastIto = options;
@@ -414,7 +431,7 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
                     imageSize, new ScheduleOptions(steps, guidanceScale, mode, suppressedOnly),
                     new SwrOptions(swrVariant, alpha, tau),
                     new ItoOptions(itoIterations, itoStepScale, itoWindow, lossWeights, itoHeadAveraging,
-                            attentionResolution, fastIto, itoAudit));
+                            attentionResolution, fastIto, itoAudit), clipSkip);
         }
     }
 }

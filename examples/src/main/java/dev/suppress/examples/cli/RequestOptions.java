@@ -94,6 +94,11 @@ final class RequestOptions {
             description = "Replaces the empty prompt of the unconditional branch.")
     String negativePrompt;
 
+    @Option(names = "--clip-skip", paramLabel = "N",
+            description = "Text-encoder layers to skip, as diffusers' clip_skip (A1111's \"Clip skip: 2\" is 1; "
+                    + "default 0).")
+    Integer clipSkip;
+
     @Option(names = "--head-averaging", paramLabel = "HEADS", converter = Converters.HeadAveragingConverter.class,
             description = "Heads averaged in the ITO maps: first-half (the reference's quirk, default) or all.")
     HeadAveraging headAveraging;
@@ -186,6 +191,9 @@ final class RequestOptions {
         builder.itoAudit(itoAudit);
         if (lossWeights != null) {
             builder.lossWeights(lossWeights);
+        }
+        if (clipSkip != null) {
+            builder.clipSkip(clipSkip);
         }
         if (negativePrompt != null) {
             builder.negativePrompt(negativePrompt);

@@ -18,6 +18,7 @@ import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** {@code suppress generate} run in-process on the built-in model and on the fixture model. */
@@ -143,5 +144,30 @@ class GenerateCommandEndToEndTest {
         // 4 + 78 words, 75 read: the last 7 ("dog and a dog and a dog") are cut
         assertTrue(warning.contains("82 tokens") && warning.contains("removed the last 7")
                 && warning.contains("dog and a dog"), run.transcript());
+    }
+
+    @Test
+    void clipSkipChangesTheImageAndTooDeepASkipIsOneLine() {
+        String[] common = {"generate", "--model", Fixtures.tinyModel().toString(), "--prompt", "a man without glasses",
+                "--suppress", "glasses", "--seed", "2023", "--steps", "4", "--ito-iterations", "0"};
+        CliRun plain = CliRun.of(concat(common, "--out", dir.resolve("plain").toString()));
+        CliRun skipped = CliRun.of(concat(common, "--clip-skip", "1", "--out", dir.resolve("skip").toString()));
+        assertEquals(0, plain.exitCode(), plain.transcript());
+        assertEquals(0, skipped.exitCode(), skipped.transcript());
+        assertFalse(Arrays.equals(pixels(Images.read(dir.resolve("plain").resolve(OutputFiles.ORIGINAL))),
+                pixels(Images.read(dir.resolve("skip").resolve(OutputFiles.ORIGINAL)))), "clip skip 1 changes it");
+        CliRun deep = CliRun.of(concat(common, "--clip-skip", "3", "--out", dir.resolve("deep").toString()));
+        assertEquals(SuppressCli.BAD_INPUT, deep.exitCode(), deep.transcript());
+        assertTrue(deep.err().contains("clipSkip 3 leaves no layer"), deep.transcript());
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] all = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, all, a.length, b.length);
+        return all;
+    }
+
+    private static int[] pixels(BufferedImage image) {
+        return image.getRGB(0, 0, image.getWidth(), image.getHeight(), null, 0, image.getWidth());
     }
 }

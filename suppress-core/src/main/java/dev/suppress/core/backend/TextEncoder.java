@@ -22,6 +22,20 @@ public interface TextEncoder extends AutoCloseable {
     Tensor encode(int[] tokenIds);
 
     /**
+     * Encodes one padded prompt from {@code clipSkip} layers before the usual output, as diffusers' {@code clip_skip}.
+     *
+     * @param clipSkip 0 for {@link #encode(int[])}
+     * @throws IllegalArgumentException when the encoder has too few layers, or (by default) cannot skip layers
+     */
+    default Tensor encode(int[] tokenIds, int clipSkip) {
+        if (clipSkip != 0) {
+            throw new IllegalArgumentException("clipSkip " + clipSkip + ": " + getClass().getSimpleName()
+                    + " cannot skip CLIP layers (it only has the text encoder's final output)");
+        }
+        return encode(tokenIds);
+    }
+
+    /**
      * The pooled embedding of one padded prompt that a UNet with {@code addition_embed_type: "text_time"} (SDXL)
      * takes beside the per-token embedding: {@code text_encoder_2}'s final-layer [EOT] state times its
      * {@code text_projection}. Empty for models whose UNet takes none (SD 1.x/2.x).

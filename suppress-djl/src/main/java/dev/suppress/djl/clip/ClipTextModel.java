@@ -131,6 +131,21 @@ final class ClipTextModel implements AutoCloseable {
      * @return {@code last_hidden_state} {@code [1, seq, hidden]}
      */
     NDArray forward(NDArray tokenIds) {
+        return forward(tokenIds, 0);
+    }
+
+    /**
+     * diffusers' {@code clip_skip} for SD 1.x/2.x: {@code final_layer_norm(hidden_states[-(skip + 1)])}, the output
+     * {@code skip} layers before the last, normalised ({@code skip} 0 is {@code last_hidden_state}).
+     *
+     * @throws IllegalArgumentException when {@code skip} leaves no layer
+     */
+    NDArray forward(NDArray tokenIds, int skip) {
+        // hidden_states[-(layers + 1)] is the embeddings' output: the deepest skip there is
+        if (skip < 0 || skip > layers.size()) {
+            throw new IllegalArgumentException("clipSkip " + skip + " leaves no layer: this text encoder has "
+                    + layers.size() + " (clip skip must be at most that)");
+        }
         NDManager scope = tokenIds.getManager();
         long seq = tokenIds.getShape().get(0);
         // index the weights with the scope as the result's manager, so nothing attaches to the weights
@@ -138,8 +153,8 @@ final class ClipTextModel implements AutoCloseable {
         NDArray positions = positionEmbedding.get(scope, new NDIndex("0:{}", seq));
         NDArray mask = causalMask.get(scope, new NDIndex("0:{}, 0:{}", seq, seq));
         NDArray hidden = tokens.add(positions).expandDims(0);
-        for (ClipEncoderLayer layer : layers) {
-            hidden = layer.forward(hidden, mask);
+        for (int i = 0; i < layers.size() - skip; i++) {
+            hidden = layers.get(i).forward(hidden, mask);
         }
         return finalLayerNorm.forward(hidden);
     }

@@ -76,11 +76,22 @@ public final class DjlTextEncoder implements TextEncoder {
      */
     @Override
     public Tensor encode(int[] tokenIds) {
+        return encode(tokenIds, 0);
+    }
+
+    /**
+     * {@code clip_skip} as diffusers' Stable Diffusion pipeline applies it: the final layer norm of the output
+     * {@code clipSkip} layers before the last (A1111's "Clip skip: 2" is {@code clipSkip} 1).
+     *
+     * @throws IllegalArgumentException when {@code clipSkip} is negative or leaves no layer
+     */
+    @Override
+    public Tensor encode(int[] tokenIds, int clipSkip) {
         long[] ids = checkedIds(tokenIds);
         int length = ids.length;
         ensureOpen();
         try (NDManager scope = model.newScope()) {
-            NDArray hidden = model.forward(scope.create(ids));
+            NDArray hidden = model.forward(scope.create(ids), clipSkip);
             return Tensors.toTensor(hidden.reshape(length, hiddenSize()));
         }
     }
@@ -120,6 +131,11 @@ public final class DjlTextEncoder implements TextEncoder {
     public int pooledSize() {
         int projection = model.config().projectionDim();
         return projection > 0 ? projection : hiddenSize();
+    }
+
+    /** The number of transformer layers, {@code num_hidden_layers}. */
+    public int layers() {
+        return model.config().numHiddenLayers();
     }
 
     @Override

@@ -112,8 +112,26 @@ public final class SdxlTextEncoder implements TextEncoder {
     /** {@code [77, M1 + M2]}: both encoders' penultimate hidden states side by side. */
     @Override
     public Tensor encode(int[] tokenIds) {
-        Tensor a = first.encodeWithPooled(tokenIds, FROM_END).hiddenStates();
-        PooledTextEncoding b = second.encodeWithPooled(secondIds(tokenIds), FROM_END);
+        return encode(tokenIds, 0);
+    }
+
+    /**
+     * {@code clip_skip} as diffusers' SDXL pipeline applies it: both encoders' {@code hidden_states[-(clipSkip + 2)]},
+     * no final norm; the pooled embedding stays the last layer's.
+     *
+     * @throws IllegalArgumentException when {@code clipSkip} is negative or leaves no layer of either encoder
+     */
+    @Override
+    public Tensor encode(int[] tokenIds, int clipSkip) {
+        int layers = Math.min(first.layers(), second.layers());
+        // hidden_states has num_hidden_layers + 1 entries, the embeddings' output first
+        if (clipSkip < 0 || clipSkip + FROM_END > layers + 1) {
+            throw new IllegalArgumentException("clipSkip " + clipSkip + " leaves no layer: SDXL takes "
+                    + "hidden_states[-(clipSkip + 2)], and its shallower text encoder has " + layers + " layers (clip "
+                    + "skip must be at most " + (layers + 1 - FROM_END) + ")");
+        }
+        Tensor a = first.encodeWithPooled(tokenIds, FROM_END + clipSkip).hiddenStates();
+        PooledTextEncoding b = second.encodeWithPooled(secondIds(tokenIds), FROM_END + clipSkip);
         synchronized (this) {
             last = new Encoded(tokenIds.clone(), b.pooled());
         }
