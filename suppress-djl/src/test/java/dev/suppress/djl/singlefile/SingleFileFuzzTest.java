@@ -74,7 +74,8 @@ class SingleFileFuzzTest {
             }
             LdmKeyMapping.unet(file, shapes, 1);
             LdmKeyMapping.vae(file, shapes, 4);
-            LdmKeyMapping.clip(file, shapes);
+            LdmKeyMapping.clip(file, shapes, LdmKeyMapping.CLIP_PREFIX);
+            LdmKeyMapping.openClip(file, shapes, LdmKeyMapping.SDXL_OPEN_CLIP_PREFIX, 2, 8, true);
         } catch (ModelFormatException | IllegalArgumentException expected) {
             if (expected.getMessage() == null || expected.getMessage().isBlank()) {
                 throw new AssertionError("A refusal without a message", expected);
