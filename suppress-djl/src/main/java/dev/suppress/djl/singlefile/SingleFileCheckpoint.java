@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -448,7 +449,7 @@ public final class SingleFileCheckpoint {
         Map<String, byte[]> files = new LinkedHashMap<>();
         Path configs = options.configFolder();
         boolean sdxl = architecture == LdmArchitecture.SDXL;
-        List<String> configFiles = new java.util.ArrayList<>(CONFIG_FILES);
+        List<String> configFiles = new ArrayList<>(CONFIG_FILES);
         if (sdxl) {
             configFiles.add(SDXL_CONFIG_FILE);
         }

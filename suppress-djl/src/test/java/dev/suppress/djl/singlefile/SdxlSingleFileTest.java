@@ -135,6 +135,16 @@ class SdxlSingleFileTest {
     }
 
     @Test
+    void sdxlGivenForAnSd1FileSaysWhereTheTextEncodersShouldBe() {
+        Path sd1 = temp.resolve("tiny-sd1.safetensors");
+        LdmCheckpointWriter.write(Fixtures.tinyModel(), sd1, LdmArchitecture.SD1);
+        ModelFormatException wrong = assertThrows(ModelFormatException.class, () -> SingleFileCheckpoint.inspect(sd1,
+                new SingleFileCheckpoint.Options(LdmArchitecture.SDXL, null, null, temp.resolve("cache"))));
+        assertTrue(wrong.getMessage().contains("conditioner.embedders.0.transformer."), wrong.getMessage());
+        assertTrue(wrong.getMessage().contains("is --arch right?"), wrong.getMessage());
+    }
+
+    @Test
     void theWriterRefusesAnotherLayoutForAnSdxlFolder() {
         IllegalArgumentException refused = assertThrows(IllegalArgumentException.class,
                 () -> LdmCheckpointWriter.write(folder, temp.resolve("wrong.safetensors"), LdmArchitecture.SD1));
