@@ -102,8 +102,10 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
         if (SingleFileCheckpoint.isPrepared(folder)) {
             // a single-file checkpoint: the parts' weights are views over the one file, unmapped once all are loaded
             try (PreparedCheckpoint checkpoint = PreparedCheckpoint.open(folder)) {
+                // SDXL: the prepared folder holds tokenizer_2 and model_index.json beside the configs
+                PartSource second = checkpoint.secondTextEncoder().orElse(null);
                 return open(checkpoint.textEncoder(), checkpoint.unet(), checkpoint.vae(), device, precision,
-                        predictionType);
+                        predictionType, second, second == null ? null : folder);
             }
         }
         DataType networks = ComputePrecision.dataType(precision);
@@ -111,19 +113,19 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
         DjlModelCheck.require(folder, precision, networks, precision == Precision.FP16 ? DataType.FLOAT32 : networks);
         Path sdxl = Files.isDirectory(folder.resolve(SECOND_TEXT_ENCODER)) ? folder : null;
         return open(PartSource.folder(folder.resolve("text_encoder")), PartSource.folder(folder.resolve("unet")),
-                PartSource.folder(folder.resolve("vae")), device, precision, predictionType, sdxl);
+                PartSource.folder(folder.resolve("vae")), device, precision, predictionType,
+                sdxl == null ? null : PartSource.folder(sdxl.resolve(SECOND_TEXT_ENCODER)), sdxl);
     }
 
+    /**
+     * @param secondTextEncoderSource SDXL's {@code text_encoder_2}, or {@code null}
+     * @param sdxlFolder              the SDXL folder whose tokenizers and {@code model_index.json} to read, or
+     *                                {@code null}
+     */
     private static DjlDiffusionBackend open(PartSource textEncoderSource, PartSource unetSource, PartSource vae,
                                             ai.djl.Device device, Precision precision,
-                                            UNetDescription.PredictionType predictionType) {
-        return open(textEncoderSource, unetSource, vae, device, precision, predictionType, null);
-    }
-
-    /** @param sdxlFolder the SDXL folder whose {@code text_encoder_2} and tokenizers to add, or {@code null} */
-    private static DjlDiffusionBackend open(PartSource textEncoderSource, PartSource unetSource, PartSource vae,
-                                            ai.djl.Device device, Precision precision,
-                                            UNetDescription.PredictionType predictionType, Path sdxlFolder) {
+                                            UNetDescription.PredictionType predictionType,
+                                            PartSource secondTextEncoderSource, Path sdxlFolder) {
         DataType networks = ComputePrecision.dataType(precision);
         DataType vaeType = precision == Precision.FP16 ? DataType.FLOAT32 : networks;
         List<AutoCloseable> opened = new ArrayList<>();
@@ -131,8 +133,8 @@ public final class DjlDiffusionBackend implements DiffusionBackend {
             DjlTextEncoder first = remember(opened, DjlTextEncoder.open(textEncoderSource, device, networks));
             // SDXL: the two encoders as one; its parts are closed with the others if a later part fails
             TextEncoder textEncoder = sdxlFolder == null ? first : SdxlTextEncoder.of(sdxlFolder, first,
-                    remember(opened, DjlTextEncoder.open(PartSource.folder(sdxlFolder.resolve(SECOND_TEXT_ENCODER)),
-                            device, networks)), forceZerosForEmptyPrompt(sdxlFolder));
+                    remember(opened, DjlTextEncoder.open(secondTextEncoderSource, device, networks)),
+                    forceZerosForEmptyPrompt(sdxlFolder));
             DjlDenoiser denoiser = remember(opened, DjlDenoiser.open(unetSource, device, predictionType, networks));
             DjlLatentDecoder decoder = remember(opened, DjlLatentDecoder.open(vae, device, vaeType,
                     VaeTiling.DEFAULT));

@@ -1,5 +1,6 @@
 package dev.suppress.examples.cli;
 
+import dev.suppress.djl.singlefile.LdmArchitecture;
 import dev.suppress.djl.singlefile.LdmCheckpointWriter;
 import dev.suppress.examples.tiny.SyntheticModel;
 import dev.suppress.examples.tiny.TinyModel;
@@ -93,11 +94,6 @@ final class MakeModelCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (arch == ArchName.sdxl && format == FormatName.single_file) {
-            throw new IllegalArgumentException("--format single-file is not available for --arch sdxl yet: the "
-                    + "LDM-layout writer covers SD 1.x and 2.x (conditioner.embedders.0/1 is not written); "
-                    + "use --format folder");
-        }
         SyntheticModel.WeightType type = SyntheticModel.WeightType.valueOf(dtype.name().toUpperCase(Locale.ROOT));
         Path folder = out != null ? out : SyntheticModel.defaultFolder(TinyModel.defaultCacheRoot(), arch.arch, type);
         PrintWriter stdout = spec.commandLine().getOut();
@@ -118,15 +114,19 @@ final class MakeModelCommand implements Callable<Integer> {
     }
 
     /**
-     * {@code <folder>.safetensors} in the LDM layout, written unless there already (it is derived from a complete
-     * folder, renamed into place when complete). SD 2.1 base gets a same-name {@code .yaml} saying epsilon
+     * {@code <folder>.safetensors} in the LDM layout (SDXL: Stability's {@code conditioner.embedders.0/1}), written
+     * unless there already (it is derived from a complete folder, renamed into place when complete). SD 2.1 base gets a same-name {@code .yaml} saying epsilon
      * prediction, which the file's keys and shapes cannot show.
      */
     private Path singleFile(Path folder, PrintWriter err) {
         Path file = folder.resolveSibling(folder.getFileName() + ".safetensors");
         long started = System.nanoTime();
         if (!Files.isRegularFile(file)) {
-            LdmCheckpointWriter.write(folder, file, arch == ArchName.sd21);
+            LdmCheckpointWriter.write(folder, file, switch (arch) {
+                case sd15 -> LdmArchitecture.SD1;
+                case sd21 -> LdmArchitecture.SD2;
+                case sdxl -> LdmArchitecture.SDXL;
+            });
         }
         if (arch == ArchName.sd21) {
             Path yaml = folder.resolveSibling(folder.getFileName() + ".yaml");

@@ -18,24 +18,24 @@ import java.util.Locale;
 final class ModelOptions {
 
     @Option(names = "--model", paramLabel = "DIR|FILE",
-            description = "A Stable Diffusion 1.x/2.x folder: the diffusers layout for --backend djl, an ONNX export "
+            description = "A Stable Diffusion 1.x/2.x or SDXL base folder: the diffusers layout for --backend djl, an ONNX export "
                     + "for --backend onnx; or (djl) a single-file LDM checkpoint (.safetensors, as A1111 and "
                     + "ComfyUI use). Default: a tiny built-in model with RANDOM weights (draws noise).")
     Path model;
 
     @Option(names = "--arch", paramLabel = "ARCH",
-            description = "For a single-file --model: sd1 or sd2, instead of detecting it from the tensors.")
+            description = "For a single-file --model: sd1, sd2 or sdxl, instead of detecting it from the tensors.")
     String architecture;
 
     @Option(names = "--prediction-type", paramLabel = "TYPE",
             description = "For a single-file --model: epsilon or v_prediction (default: the --config folder's "
-                    + "scheduler, a same-name .yaml beside the file, else SD 1.x epsilon and SD 2.x v_prediction; "
-                    + "SD 2.x base 512 files need epsilon).")
+                    + "scheduler, a same-name .yaml beside the file, else SD 1.x and SDXL epsilon, SD 2.x "
+                    + "v_prediction; SD 2.x base 512 files need epsilon).")
     String predictionType;
 
     @Option(names = "--config", paramLabel = "DIR",
             description = "For a single-file --model: a diffusers-style folder whose text_encoder/, unet/ and vae/ "
-                    + "config.json (and scheduler/, tokenizer/ if present) describe it, for non-standard models.")
+                    + "config.json (SDXL: text_encoder_2/ too; and scheduler/, tokenizer/ if present) describe it, for non-standard models.")
     Path config;
 
     /** What was read from a single-file --model, for the user; {@code null} for folders. */

@@ -1,6 +1,11 @@
 package dev.suppress.examples.cli;
 
+import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.testing.Fixtures;
+import dev.suppress.core.testing.TensorAssertions;
+import dev.suppress.core.testing.TensorAssertions.Tolerance;
+import dev.suppress.djl.singlefile.LdmArchitecture;
+import dev.suppress.djl.singlefile.LdmCheckpointWriter;
 import dev.suppress.examples.tiny.TinySdxlModel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -10,7 +15,10 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@code suppress generate} and {@code edit} on a tiny SDXL folder, made as {@code make-model --arch sdxl} makes one. */
+/**
+ * {@code suppress generate} and {@code edit} on a tiny SDXL folder, made as {@code make-model --arch sdxl} makes one,
+ * and {@code generate} on its single file.
+ */
 class SdxlCommandEndToEndTest {
 
     @TempDir
@@ -28,6 +36,43 @@ class SdxlCommandEndToEndTest {
         assertTrue(run.out().contains("(8x8 maps per prompt token"), run.transcript());
         assertTrue(run.out().contains("ito-steps: 2,3"), run.transcript());
         assertTrue(out.resolve("original-suppressed.png").toFile().isFile(), run.transcript());
+    }
+
+    @Test
+    void itsSingleFileGeneratesTheFolderLatentsAndSaysSdxl() {
+        Path model = TinySdxlModel.write(dir.resolve("sdxl"));
+        // the layout make-model --arch sdxl --format single-file writes
+        Path file = dir.resolve("tiny-sdxl.safetensors");
+        LdmCheckpointWriter.write(model, file, LdmArchitecture.SDXL);
+        String[] request = {"--prompt", "a man without glasses", "--suppress", "glasses", "--steps", "3", "--size",
+                "128", "--ito-iterations", "0", "--cache-dir", dir.resolve("cache").toString()};
+        CliRun folder = CliRun.of(concat(new String[]{"generate", "--model", model.toString(), "--out",
+                dir.resolve("folder").toString(), "--save-latents", dir.resolve("folder-latents.safetensors")
+                .toString()}, request));
+        assertEquals(0, folder.exitCode(), folder.transcript());
+        CliRun single = CliRun.of(concat(new String[]{"generate", "--model", file.toString(), "--config",
+                model.toString(), "--out", dir.resolve("single").toString(), "--save-latents",
+                dir.resolve("single-latents.safetensors").toString()}, request));
+        assertEquals(0, single.exitCode(), single.transcript());
+        assertTrue(single.out().contains("architecture sdxl"), single.transcript());
+        assertTrue(single.out().contains("prediction type epsilon"), single.transcript());
+        try (SafetensorsFile a = SafetensorsFile.open(dir.resolve("folder-latents.safetensors"));
+             SafetensorsFile b = SafetensorsFile.open(dir.resolve("single-latents.safetensors"))) {
+            // the same weights through another mapping (suppress-djl's SdxlSingleFileTest measures 2.0e-6 relative)
+            TensorAssertions.assertClose("original", a.floats("original"), b.floats("original"), SAME_WEIGHTS);
+            TensorAssertions.assertClose("suppressed", a.floats("suppressed"), b.floats("suppressed"), SAME_WEIGHTS);
+        }
+    }
+
+    /** Chained float32 runs over the same weights: 1e-4 relative and absolute, as SingleFileModelTest. */
+    private static final Tolerance SAME_WEIGHTS = new Tolerance(1e-4, 1e-4,
+            "same weights through another mapping, three chained steps, no ITO");
+
+    private static String[] concat(String[] first, String[] second) {
+        String[] out = new String[first.length + second.length];
+        System.arraycopy(first, 0, out, 0, first.length);
+        System.arraycopy(second, 0, out, first.length, second.length);
+        return out;
     }
 
     @Test

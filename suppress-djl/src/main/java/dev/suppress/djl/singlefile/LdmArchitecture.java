@@ -18,12 +18,18 @@ public enum LdmArchitecture {
     /** Stable Diffusion 1.x: OpenAI CLIP ViT-L/14 under {@code cond_stage_model.transformer.}; diffusers' "v1". */
     SD1("sd1", "Stable Diffusion 1.x", "v1"),
     /** Stable Diffusion 2.x (512 and 768): OpenCLIP ViT-H/14 under {@code cond_stage_model.model.}; "v2". */
-    SD2("sd2", "Stable Diffusion 2.x", "v2");
+    SD2("sd2", "Stable Diffusion 2.x", "v2"),
+    /**
+     * SDXL base (1.0 and its fine-tunes): OpenAI CLIP ViT-L/14 under {@code conditioner.embedders.0.transformer.}
+     * and OpenCLIP ViT-bigG/14 with its projection under {@code conditioner.embedders.1.model.}; "xl_base".
+     */
+    SDXL("sdxl", "SDXL base", "xl_base");
 
     /** {@code CHECKPOINT_KEY_NAMES["v2"]}: its last dimension is the context width, 1024 for SD 2.x. */
     static final String V2_KEY = "model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight";
     /** {@code CHECKPOINT_KEY_NAMES["inpainting"]}: the UNet's {@code conv_in}, whose input channels tell variants. */
     static final String CONV_IN_KEY = "model.diffusion_model.input_blocks.0.0.weight";
+    /** {@code CHECKPOINT_KEY_NAMES["xl_base"]}: SDXL base's second text encoder (OpenCLIP bigG) has a 10th resblock. */
     static final String XL_BASE_KEY = "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias";
     static final String XL_REFINER_KEY = "conditioner.embedders.0.model.transformer.resblocks.9.mlp.c_proj.bias";
     static final String UPSCALE_KEY = "model.diffusion_model.input_blocks.10.0.skip_connection.bias";
@@ -34,6 +40,8 @@ public enum LdmArchitecture {
     static final String CLIP_KEY = "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight";
     /** {@code CHECKPOINT_KEY_NAMES["open_clip"]}. */
     static final String OPEN_CLIP_KEY = "cond_stage_model.model.token_embedding.weight";
+    /** {@code CHECKPOINT_KEY_NAMES["open_clip_sdxl"]}'s tower: SDXL's second text encoder, of any depth. */
+    static final String OPEN_CLIP_SDXL_KEY = "conditioner.embedders.1.model.token_embedding.weight";
 
     private final String id;
     private final String title;
@@ -45,7 +53,7 @@ public enum LdmArchitecture {
         this.diffusersType = diffusersType;
     }
 
-    /** The name {@code --arch} takes ({@code sd1}, {@code sd2}). */
+    /** The name {@code --arch} takes ({@code sd1}, {@code sd2}, {@code sdxl}). */
     public String id() {
         return id;
     }
@@ -61,7 +69,8 @@ public enum LdmArchitecture {
     }
 
     /**
-     * The architecture named {@code id} ({@code sd1}, {@code sd2}; diffusers' {@code v1}, {@code v2} too).
+     * The architecture named {@code id} ({@code sd1}, {@code sd2}, {@code sdxl}; diffusers' {@code v1}, {@code v2},
+     * {@code xl_base} too).
      *
      * @throws IllegalArgumentException naming the value and the choices
      */
@@ -72,7 +81,7 @@ public enum LdmArchitecture {
                 return architecture;
             }
         }
-        throw new IllegalArgumentException("Unknown architecture '" + id + "': expected one of sd1, sd2");
+        throw new IllegalArgumentException("Unknown architecture '" + id + "': expected one of sd1, sd2, sdxl");
     }
 
     /**
@@ -86,15 +95,17 @@ public enum LdmArchitecture {
 
     /**
      * Detects the architecture, in the order of {@code infer_diffusers_model_type}: inpainting (9 input channels),
-     * v2 (the cross-attention keys of {@link #V2_KEY} are 1024 wide), Playground, SDXL base and refiner, the x4
-     * upscaler, ControlNet, InstructPix2Pix (8 input channels), else v1. The variants this library does not run are
-     * refused by their diffusers name. One addition: a checkpoint whose {@link #V2_KEY} is absent or narrower but
-     * whose text encoder is OpenCLIP ({@link #OPEN_CLIP_KEY}) is SD 2.x-shaped too (small or non-standard SD 2.x
-     * models, which diffusers would call v1 and then load with its OpenCLIP converter anyway).
+     * v2 (the cross-attention keys of {@link #V2_KEY} are 1024 wide), Playground, SDXL base ({@link #XL_BASE_KEY})
+     * and refiner, the x4 upscaler, ControlNet, InstructPix2Pix (8 input channels), else v1. The variants this
+     * library does not run are refused by their diffusers name. Two additions: a checkpoint whose {@link #V2_KEY}
+     * is absent or narrower but whose text encoder is OpenCLIP ({@link #OPEN_CLIP_KEY}) is SD 2.x-shaped too (small
+     * or non-standard SD 2.x models, which diffusers would call v1 and then load with its OpenCLIP converter
+     * anyway); one with SDXL's second text encoder ({@link #OPEN_CLIP_SDXL_KEY}) but fewer than 10 resblocks is
+     * SDXL-shaped (a small SDXL model, which diffusers would call v1 and fail to load).
      *
      * @param file   the checkpoint, for messages
      * @param shapes every key and its shape
-     * @throws ModelFormatException when the checkpoint is not an LDM Stable Diffusion 1.x/2.x model
+     * @throws ModelFormatException when the checkpoint is not an LDM Stable Diffusion 1.x/2.x or SDXL base model
      */
     public static Detection detect(Path file, Map<String, long[]> shapes) {
         long[] convIn = shapes.get(CONV_IN_KEY);
@@ -112,8 +123,7 @@ public enum LdmArchitecture {
             throw unsupported(file, "playground-v2-5", "a Playground v2.5 model (it has '" + PLAYGROUND_KEY + "')");
         }
         if (shapes.containsKey(XL_BASE_KEY)) {
-            throw unsupported(file, "xl_base", "an SDXL base model (it has '" + XL_BASE_KEY + "'): SDXL single "
-                    + "files are not supported yet");
+            return new Detection(SDXL, "it has " + XL_BASE_KEY + " (diffusers' xl_base key)");
         }
         if (shapes.containsKey(XL_REFINER_KEY)) {
             throw unsupported(file, "xl_refiner", "an SDXL refiner (it has '" + XL_REFINER_KEY + "')");
@@ -136,6 +146,10 @@ public enum LdmArchitecture {
                     + " tensors" + (shapes.isEmpty() ? "" : ", e.g. '" + shapes.keySet().iterator().next() + "'")
                     + ". A diffusers folder is loaded by giving the folder, not one of its files");
         }
+        if (shapes.containsKey(OPEN_CLIP_SDXL_KEY)) {
+            return new Detection(SDXL, "the second text encoder is SDXL's OpenCLIP (" + OPEN_CLIP_SDXL_KEY
+                    + "), fewer than 10 resblocks deep");
+        }
         if (shapes.containsKey(OPEN_CLIP_KEY) && !shapes.containsKey(CLIP_KEY)) {
             return new Detection(SD2, "the text encoder is OpenCLIP (" + OPEN_CLIP_KEY + ")"
                     + (v2 == null ? "" : "; " + V2_KEY + " is " + Arrays.toString(v2)));
@@ -147,7 +161,8 @@ public enum LdmArchitecture {
 
     private static ModelFormatException unsupported(Path file, String type, String what) {
         return new ModelFormatException(file, "The checkpoint is " + what + " (diffusers model type '" + type
-                + "'); this library loads Stable Diffusion 1.x and 2.x text-to-image checkpoints (sd1, sd2)");
+                + "'); this library loads Stable Diffusion 1.x, 2.x and SDXL base text-to-image checkpoints "
+                + "(sd1, sd2, sdxl)");
     }
 
     @Override

@@ -27,11 +27,14 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Writes the LDM single-file layout of a diffusers SD 1.x/2.x folder (the inverse of {@link LdmKeyMapping}, for
- * tests and for exporting small models), renaming diffusers keys to LDM ones with rules written from the LDM side (CompVis {@code openaimodel.py} / {@code model.py} module names, OpenCLIP's
- * {@code transformer.resblocks}), independently of the main code's LDM → diffusers mapping. Adds what real files
- * carry besides the model: EMA copies, DDPM schedule buffers, and for OpenCLIP the fused {@code in_proj}, the last
- * resblock that SD 2.x does not use, {@code text_projection} and {@code logit_scale}. The model's tensors are
+ * Writes the LDM single-file layout of a diffusers SD 1.x/2.x or SDXL base folder (the inverse of
+ * {@link LdmKeyMapping}, for tests and for exporting small models), renaming diffusers keys to LDM ones with rules
+ * written from the LDM side (CompVis {@code openaimodel.py} / {@code model.py} module names, OpenCLIP's
+ * {@code transformer.resblocks}, SDXL's {@code conditioner.embedders.N} of Stability's {@code sgm}), independently
+ * of the main code's LDM → diffusers mapping. Adds what real files carry besides the model: for SD 1.x/2.x EMA
+ * copies and DDPM schedule buffers; for OpenCLIP the fused {@code in_proj} and {@code logit_scale}; for SD 2.x the
+ * last resblock it does not use and an unused {@code text_projection}; for SDXL's second encoder its
+ * {@code text_projection} (the transpose of the diffusers linear weight, which SDXL uses). The model's tensors are
  * copied byte for byte in their own dtype from the memory-mapped folder files, one at a time (a fused
  * {@code in_proj} is its three row blocks in a row), so a full-size model converts in the memory of one tensor; what
  * the writer adds itself is F32.
@@ -45,6 +48,8 @@ public final class LdmCheckpointWriter {
     private static final Pattern VAE_MID = Pattern.compile("(encoder|decoder)\\.mid_block\\.(resnets\\.(\\d+)|attentions\\.0)\\.(.+)");
     private static final Pattern CLIP_LAYER = Pattern.compile("text_model\\.encoder\\.layers\\.(\\d+)\\.(.+)");
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String SDXL_CLIP_PREFIX = "conditioner.embedders.0.transformer.";
+    private static final String SDXL_OPEN_CLIP_PREFIX = "conditioner.embedders.1.model.";
 
     private LdmCheckpointWriter() {
     }
@@ -52,8 +57,10 @@ public final class LdmCheckpointWriter {
     /** The UNet key of a diffusers key (openaimodel.UNetModel names). */
     static String unetKey(String key, int layersPerBlock, java.util.function.IntPredicate upBlockHasAttention) {
         int perBlock = layersPerBlock + 1;
+        // SDXL's add_embedding is openaimodel's label_emb: Sequential(Sequential(Linear, SiLU, Linear))
         Map<String, String> fixed = Map.of("time_embedding.linear_1", "time_embed.0", "time_embedding.linear_2",
-                "time_embed.2", "conv_in", "input_blocks.0.0", "conv_norm_out", "out.0", "conv_out", "out.2");
+                "time_embed.2", "conv_in", "input_blocks.0.0", "conv_norm_out", "out.0", "conv_out", "out.2",
+                "add_embedding.linear_1", "label_emb.0.0", "add_embedding.linear_2", "label_emb.0.2");
         for (Map.Entry<String, String> entry : fixed.entrySet()) {
             if (key.startsWith(entry.getKey() + ".")) {
                 return "model.diffusion_model." + entry.getValue() + key.substring(entry.getKey().length());
@@ -131,13 +138,32 @@ public final class LdmCheckpointWriter {
     }
 
     /**
-     * Writes {@code folder}'s text encoder, UNet and VAE as one LDM file, through a temporary sibling renamed into
-     * place when complete.
+     * Writes {@code folder}'s text encoder, UNet and VAE as one LDM file in the SD 1.x or SD 2.x layout.
      *
      * @param openClip write the text encoder in SD 2.x's OpenCLIP layout (with one extra, unused last resblock)
      * @throws UncheckedIOException when a file cannot be read or written
      */
     public static void write(Path folder, Path target, boolean openClip) {
+        write(folder, target, openClip ? LdmArchitecture.SD2 : LdmArchitecture.SD1);
+    }
+
+    /**
+     * Writes {@code folder}'s text encoder(s), UNet and VAE as one LDM file in {@code architecture}'s layout,
+     * through a temporary sibling renamed into place when complete. SDXL (a folder with {@code text_encoder_2/}):
+     * {@code text_encoder} under {@code conditioner.embedders.0.transformer.} as it is, {@code text_encoder_2} as
+     * OpenCLIP under {@code conditioner.embedders.1.model.}, every layer, no EMA or DDPM buffers (Stability's
+     * {@code sgm} files have none).
+     *
+     * @throws IllegalArgumentException when the folder has {@code text_encoder_2/} and the layout is not SDXL's, or
+     *                                  the reverse
+     * @throws UncheckedIOException     when a file cannot be read or written
+     */
+    public static void write(Path folder, Path target, LdmArchitecture architecture) {
+        boolean sdxl = architecture == LdmArchitecture.SDXL;
+        if (sdxl != Files.isDirectory(folder.resolve("text_encoder_2"))) {
+            throw new IllegalArgumentException(folder + (sdxl ? " has no text_encoder_2/, which the SDXL layout "
+                    + "needs" : " has text_encoder_2/ (SDXL): write it in the SDXL layout, not " + architecture.id()));
+        }
         JsonNode unetConfig = read(folder.resolve("unet/config.json"));
         int layersPerBlock = unetConfig.path("layers_per_block").asInt(2);
         List<String> upTypes = JSON.convertValue(unetConfig.get("up_block_types"),
@@ -145,7 +171,9 @@ public final class LdmCheckpointWriter {
         int levels = read(folder.resolve("vae/config.json")).get("block_out_channels").size();
         try (SafetensorsFile unet = SafetensorsFile.open(folder.resolve("unet/diffusion_pytorch_model.safetensors"));
              SafetensorsFile vae = SafetensorsFile.open(folder.resolve("vae/diffusion_pytorch_model.safetensors"));
-             SafetensorsFile clip = SafetensorsFile.open(folder.resolve("text_encoder/model.safetensors"))) {
+             SafetensorsFile clip = SafetensorsFile.open(folder.resolve("text_encoder/model.safetensors"));
+             SafetensorsFile clip2 = sdxl ? SafetensorsFile.open(folder.resolve("text_encoder_2/model.safetensors"))
+                     : null) {
             Map<String, Entry> out = new LinkedHashMap<>();
             for (String key : unet.names()) {
                 out.put(unetKey(key, layersPerBlock, block -> upTypes.get(block).startsWith("CrossAttn")),
@@ -153,7 +181,7 @@ public final class LdmCheckpointWriter {
             }
             // EMA copies of a few UNet tensors (LDM flattens the name): must be ignored, not loaded
             for (String key : List.copyOf(out.keySet())) {
-                if (key.startsWith("model.diffusion_model.out.")) {
+                if (!sdxl && key.startsWith("model.diffusion_model.out.")) {
                     out.put("model_ema.diffusion_model" + key.substring("model.diffusion_model.".length())
                             .replace(".", ""), Entry.zeros(out.get(key).shape()));
                 }
@@ -165,14 +193,23 @@ public final class LdmCheckpointWriter {
                 }
                 out.put(vaeKey(key, levels), entry);
             }
-            if (openClip) {
-                planOpenClip(clip, read(folder.resolve("text_encoder/config.json")), out);
+            if (sdxl) {
+                for (String key : clip.names()) {
+                    out.put(SDXL_CLIP_PREFIX + key, Entry.copy(clip, key));
+                }
+                planOpenClip(clip2, read(folder.resolve("text_encoder_2/config.json")), out, SDXL_OPEN_CLIP_PREFIX,
+                        true);
+            } else if (architecture == LdmArchitecture.SD2) {
+                planOpenClip(clip, read(folder.resolve("text_encoder/config.json")), out, "cond_stage_model.model.",
+                        false);
             } else {
                 for (String key : clip.names()) {
                     out.put("cond_stage_model.transformer." + key, Entry.copy(clip, key));
                 }
             }
-            extras().forEach((key, shape) -> out.put(key, Entry.zeros(shape)));
+            if (!sdxl) {
+                extras().forEach((key, shape) -> out.put(key, Entry.zeros(shape)));
+            }
             Path partial = target.resolveSibling(target.getFileName() + ".partial");
             try {
                 writeFile(partial, out);
@@ -212,6 +249,32 @@ public final class LdmCheckpointWriter {
                 for (String name : names) {
                     writeFully(channel, file.rawBytes(name));
                 }
+            });
+        }
+
+        /** The 2-D transpose of a {@code [rows, columns]} tensor, in its dtype. */
+        static Entry transposed(SafetensorsFile file, String name) {
+            long[] shape = file.info(name).shape();
+            if (shape.length != 2) {
+                throw new IllegalArgumentException(file.path() + ": '" + name + "' " + java.util.Arrays.toString(shape)
+                        + " is not 2-D");
+            }
+            SafetensorsDType dtype = file.info(name).dtype();
+            return new Entry(dtype, new long[]{shape[1], shape[0]}, channel -> {
+                ByteBuffer bytes = file.rawBytes(name);
+                int rows = Math.toIntExact(shape[0]);
+                int columns = Math.toIntExact(shape[1]);
+                int size = dtype.byteSize();
+                ByteBuffer out = ByteBuffer.allocate(bytes.remaining());
+                for (int column = 0; column < columns; column++) {
+                    for (int row = 0; row < rows; row++) {
+                        int from = bytes.position() + (row * columns + column) * size;
+                        for (int b = 0; b < size; b++) {
+                            out.put(bytes.get(from + b));
+                        }
+                    }
+                }
+                writeFully(channel, out.flip());
             });
         }
 
@@ -303,8 +366,12 @@ public final class LdmCheckpointWriter {
         return count;
     }
 
-    private static void planOpenClip(SafetensorsFile clip, JsonNode config, Map<String, Entry> out) {
-        String prefix = "cond_stage_model.model.";
+    /**
+     * An OpenCLIP text tower under {@code prefix}. SD 2.x ({@code sdxl} false): one extra random resblock and a
+     * zero {@code text_projection}, both unused; SDXL: the model's own {@code text_projection}, transposed back.
+     */
+    private static void planOpenClip(SafetensorsFile clip, JsonNode config, Map<String, Entry> out, String prefix,
+                                     boolean sdxl) {
         int layers = config.path("num_hidden_layers").asInt();
         int hidden = config.path("hidden_size").asInt();
         Map<String, String> fixed = Map.of("text_model.embeddings.position_embedding.weight", "positional_embedding",
@@ -329,9 +396,20 @@ public final class LdmCheckpointWriter {
             } else if (m.matches()) {
                 out.put(prefix + "transformer.resblocks." + m.group(1) + "." + rename.apply(m.group(2)),
                         Entry.copy(clip, key));
+            } else if (sdxl && key.equals("text_projection.weight")) {
+                // OpenCLIP computes x @ text_projection; transformers' Linear computes x @ weight.T
+                out.put(prefix + "text_projection", Entry.transposed(clip, key));
             } else if (!key.endsWith("position_ids")) {
                 throw new IllegalArgumentException("No OpenCLIP name for " + key);
             }
+        }
+        if (sdxl) {
+            if (!out.containsKey(prefix + "text_projection")) {
+                throw new IllegalArgumentException(clip.path() + " has no text_projection.weight, which SDXL's "
+                        + "second text encoder (CLIPTextModelWithProjection) has");
+            }
+            out.put(prefix + "logit_scale", Entry.zeros(new long[]{}));
+            return;
         }
         // the last layer, which SD 2.x's penultimate-layer conditioning never uses: random, so loading it would show
         Random random = new Random(14);

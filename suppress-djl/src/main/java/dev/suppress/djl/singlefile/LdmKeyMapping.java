@@ -31,6 +31,10 @@ final class LdmKeyMapping {
     static final String CLIP_PREFIX = "cond_stage_model.transformer.";
     /** SD 2.x's OpenCLIP ({@code convert_open_clip_checkpoint}'s default prefix). */
     static final String OPEN_CLIP_PREFIX = "cond_stage_model.model.";
+    /** SDXL's first text encoder, OpenAI CLIP ViT-L/14 ({@code LDM_CLIP_PREFIX_TO_REMOVE[1]}). */
+    static final String SDXL_CLIP_PREFIX = "conditioner.embedders.0.transformer.";
+    /** SDXL's second text encoder, OpenCLIP ViT-bigG/14 ({@code create_diffusers_clip_model_from_ldm}'s prefix). */
+    static final String SDXL_OPEN_CLIP_PREFIX = "conditioner.embedders.1.model.";
 
     private static final Pattern INPUT_BLOCK = Pattern.compile("input_blocks\\.(\\d+)\\.(\\d+)\\.(.+)");
     private static final Pattern MIDDLE_BLOCK = Pattern.compile("middle_block\\.(\\d+)\\.(.+)");
@@ -248,18 +252,18 @@ final class LdmKeyMapping {
     }
 
     /**
-     * {@code convert_ldm_clip_checkpoint}: SD 1.x's transformers CLIP text model under
-     * {@code cond_stage_model.transformer.}, the prefix removed. Checkpoints written by transformers before 4.x
-     * lack the {@code text_model.} level; it is added.
+     * {@code convert_ldm_clip_checkpoint}: a transformers CLIP text model under {@code prefix} (SD 1.x's
+     * {@link #CLIP_PREFIX}, SDXL's {@link #SDXL_CLIP_PREFIX}), the prefix removed. Checkpoints written by
+     * transformers before 4.x lack the {@code text_model.} level; it is added.
      */
-    static PartMapping clip(Path file, Map<String, long[]> shapes) {
+    static PartMapping clip(Path file, Map<String, long[]> shapes, String prefix) {
         Builder out = new Builder(file);
         for (Map.Entry<String, long[]> entry : shapes.entrySet()) {
             String key = entry.getKey();
-            if (!key.startsWith(CLIP_PREFIX)) {
+            if (!key.startsWith(prefix)) {
                 continue;
             }
-            String rest = key.substring(CLIP_PREFIX.length());
+            String rest = key.substring(prefix.length());
             String diffusers = rest.startsWith("text_model.") ? rest : "text_model." + rest;
             out.put(key, diffusers, LdmTensor.whole(key, entry.getValue()));
         }
@@ -267,16 +271,19 @@ final class LdmKeyMapping {
     }
 
     /**
-     * {@code convert_open_clip_checkpoint}: SD 2.x's OpenCLIP text tower under {@code prefix}. The fused
+     * {@code convert_open_clip_checkpoint}: an OpenCLIP text tower under {@code prefix}. The fused
      * {@code in_proj_weight}/{@code in_proj_bias} {@code [3·hidden, …]} are split row-wise into q, k and v (views of
-     * the same bytes); {@code text_projection} (used as {@code x @ P}) is transposed into a linear weight when
-     * {@code withProjection}, otherwise skipped; resblocks from {@code layers} on are skipped: SD 2.x conditions on
-     * the penultimate layer, so its text encoder config has one layer fewer than the checkpoint (diffusers'
-     * {@code SD_2_TEXT_ENCODER_KEYS_TO_IGNORE} lists resblock 23 of 24).
+     * the same bytes). SD 2.x's tower ({@code withProjection} false): {@code text_projection} is skipped, and so are
+     * the resblocks from {@code layers} on: SD 2.x conditions on the penultimate layer, so its text encoder config
+     * has one layer fewer than the checkpoint (diffusers' {@code SD_2_TEXT_ENCODER_KEYS_TO_IGNORE} lists resblock 23
+     * of 24). SDXL's second encoder ({@code withProjection} true): {@code text_projection} (used as {@code x @ P}) is
+     * transposed into the linear weight {@code text_projection.weight}, and every resblock is kept (diffusers'
+     * keys to ignore all start with {@code cond_stage_model.model.}; SDXL's pipeline picks the penultimate hidden
+     * state itself), so a resblock beyond {@code layers} is unmapped and reported.
      *
      * @param layers         the text encoder's {@code num_hidden_layers}
      * @param hidden         its {@code hidden_size}
-     * @param withProjection the text model has a {@code text_projection} (SDXL's second encoder)
+     * @param withProjection SDXL's second encoder, a {@code CLIPTextModelWithProjection}
      */
     static PartMapping openClip(Path file, Map<String, long[]> shapes, String prefix, int layers, int hidden,
                                 boolean withProjection) {
@@ -306,8 +313,10 @@ final class LdmKeyMapping {
                 int index = Integer.parseInt(m.group(1));
                 String rest = m.group(2);
                 String base = "text_model.encoder.layers." + index + ".";
-                if (index >= layers) {
+                if (index >= layers && !withProjection) {
                     out.skipped.add(key);
+                } else if (index >= layers) {
+                    out.unmapped.add(key);
                 } else if (rest.equals("attn.in_proj_weight") || rest.equals("attn.in_proj_bias")) {
                     String kind = rest.endsWith("weight") ? "weight" : "bias";
                     if (shape.length < 1 || shape[0] != 3L * hidden) {

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * A folder written by {@link SingleFileCheckpoint#prepare()}, opened for loading: the checkpoint it names, mapped
@@ -50,10 +51,10 @@ public final class PreparedCheckpoint implements AutoCloseable {
         JsonNode checkpointNode = descriptor.get("checkpoint");
         JsonNode textEncoderNode = descriptor.get("text_encoder");
         if (checkpointNode == null || !checkpointNode.isTextual() || textEncoderNode == null
-                || !List.of(SingleFileCheckpoint.TEXT_ENCODER_CLIP, SingleFileCheckpoint.TEXT_ENCODER_OPEN_CLIP)
-                .contains(textEncoderNode.asText())) {
-            throw new ModelFormatException(descriptorFile, "Needs 'checkpoint' (a path) and 'text_encoder' (clip or "
-                    + "open_clip)");
+                || !List.of(SingleFileCheckpoint.TEXT_ENCODER_CLIP, SingleFileCheckpoint.TEXT_ENCODER_OPEN_CLIP,
+                SingleFileCheckpoint.TEXT_ENCODERS_SDXL).contains(textEncoderNode.asText())) {
+            throw new ModelFormatException(descriptorFile, "Needs 'checkpoint' (a path) and 'text_encoder' (clip, "
+                    + "open_clip or sdxl)");
         }
         Path checkpoint = Path.of(checkpointNode.asText());
         if (!Files.isRegularFile(checkpoint)) {
@@ -78,14 +79,20 @@ public final class PreparedCheckpoint implements AutoCloseable {
         return file.path();
     }
 
-    /** The text encoder: {@code convert_ldm_clip_checkpoint} or {@code convert_open_clip_checkpoint}. */
+    /**
+     * The (first) text encoder: {@code convert_ldm_clip_checkpoint} (SD 1.x, and SDXL's CLIP ViT-L under
+     * {@code conditioner.embedders.0.transformer.}) or {@code convert_open_clip_checkpoint} (SD 2.x).
+     */
     public PartSource textEncoder() {
         Path configFolder = folder.resolve("text_encoder");
         LdmKeyMapping.PartMapping mapping;
         String name;
         if (textEncoder.equals(SingleFileCheckpoint.TEXT_ENCODER_CLIP)) {
-            mapping = LdmKeyMapping.clip(file.path(), shapes);
+            mapping = LdmKeyMapping.clip(file.path(), shapes, LdmKeyMapping.CLIP_PREFIX);
             name = "text encoder under " + LdmKeyMapping.CLIP_PREFIX;
+        } else if (textEncoder.equals(SingleFileCheckpoint.TEXT_ENCODERS_SDXL)) {
+            mapping = LdmKeyMapping.clip(file.path(), shapes, LdmKeyMapping.SDXL_CLIP_PREFIX);
+            name = "text encoder under " + LdmKeyMapping.SDXL_CLIP_PREFIX;
         } else {
             ConfigJson config = ConfigJson.read(configFolder);
             mapping = LdmKeyMapping.openClip(file.path(), shapes, LdmKeyMapping.OPEN_CLIP_PREFIX,
@@ -93,6 +100,23 @@ public final class PreparedCheckpoint implements AutoCloseable {
             name = "OpenCLIP text encoder under " + LdmKeyMapping.OPEN_CLIP_PREFIX;
         }
         return view(configFolder, name, mapping);
+    }
+
+    /**
+     * SDXL's {@code text_encoder_2}: {@code convert_open_clip_checkpoint} on the OpenCLIP bigG tower under
+     * {@code conditioner.embedders.1.model.}, with its projection and every layer; empty for SD 1.x/2.x.
+     */
+    public Optional<PartSource> secondTextEncoder() {
+        if (!textEncoder.equals(SingleFileCheckpoint.TEXT_ENCODERS_SDXL)) {
+            return Optional.empty();
+        }
+        Path configFolder = folder.resolve("text_encoder_2");
+        ConfigJson config = ConfigJson.read(configFolder);
+        LdmKeyMapping.PartMapping mapping = LdmKeyMapping.openClip(file.path(), shapes,
+                LdmKeyMapping.SDXL_OPEN_CLIP_PREFIX, config.intValue("num_hidden_layers", 32),
+                config.intValue("hidden_size", 1280), true);
+        return Optional.of(view(configFolder, "OpenCLIP text encoder under " + LdmKeyMapping.SDXL_OPEN_CLIP_PREFIX,
+                mapping));
     }
 
     /** The UNet: {@code convert_ldm_unet_checkpoint}. */

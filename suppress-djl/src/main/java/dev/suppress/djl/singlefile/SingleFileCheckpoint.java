@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -75,12 +76,15 @@ public final class SingleFileCheckpoint {
 
     static final String TEXT_ENCODER_CLIP = "clip";
     static final String TEXT_ENCODER_OPEN_CLIP = "open_clip";
+    /** SDXL's two: CLIP under {@code conditioner.embedders.0.transformer.}, OpenCLIP under {@code …1.model.}. */
+    static final String TEXT_ENCODERS_SDXL = "sdxl";
 
     private static final String RESOURCES = "/dev/suppress/djl/singlefile/";
     private static final List<String> CONFIG_FILES = List.of("model_index.json", "text_encoder/config.json",
             "unet/config.json", "vae/config.json", "scheduler/scheduler_config.json");
-    private static final List<String> TOKENIZER_FILES = List.of("tokenizer/special_tokens_map.json",
-            "tokenizer/tokenizer_config.json");
+    /** SDXL's second text encoder's config, beside {@link #CONFIG_FILES}. */
+    private static final String SDXL_CONFIG_FILE = "text_encoder_2/config.json";
+    private static final List<String> TOKENIZER_CONFIGS = List.of("special_tokens_map.json", "tokenizer_config.json");
     private static final Pattern PARAMETERIZATION = Pattern.compile(
             "^\\s*parameterization\\s*:\\s*[\"']?([A-Za-z_]+)[\"']?\\s*(#.*)?$");
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -168,11 +172,11 @@ public final class SingleFileCheckpoint {
         int ema = 0;
         int other = 0;
         String vaePrefix = LdmKeyMapping.vaePrefix(shapes);
+        List<String> read = textEncoderPrefixes(textEncoder);
         for (String key : shapes.keySet()) {
             if (key.startsWith("model_ema.")) {
                 ema++;
-            } else if (!key.startsWith(LdmKeyMapping.UNET_PREFIX) && !key.startsWith(LdmKeyMapping.CLIP_PREFIX)
-                    && !key.startsWith(LdmKeyMapping.OPEN_CLIP_PREFIX)
+            } else if (!key.startsWith(LdmKeyMapping.UNET_PREFIX) && read.stream().noneMatch(key::startsWith)
                     && (vaePrefix == null || !key.startsWith(vaePrefix))) {
                 other++;
             }
@@ -239,7 +243,30 @@ public final class SingleFileCheckpoint {
                 + "refuses code; most hubs also offer a .safetensors download of the same model)");
     }
 
+    /** The prefixes the text encoders of {@code kind} are read from. */
+    static List<String> textEncoderPrefixes(String kind) {
+        return switch (kind) {
+            case TEXT_ENCODER_CLIP -> List.of(LdmKeyMapping.CLIP_PREFIX);
+            case TEXT_ENCODER_OPEN_CLIP -> List.of(LdmKeyMapping.OPEN_CLIP_PREFIX);
+            case TEXT_ENCODERS_SDXL -> List.of(LdmKeyMapping.SDXL_CLIP_PREFIX, LdmKeyMapping.SDXL_OPEN_CLIP_PREFIX);
+            default -> throw new IllegalArgumentException("Unknown text encoder kind " + kind);
+        };
+    }
+
     private static String textEncoderKind(Path file, Map<String, long[]> shapes, LdmArchitecture architecture) {
+        if (architecture == LdmArchitecture.SDXL) {
+            for (String prefix : textEncoderPrefixes(TEXT_ENCODERS_SDXL)) {
+                if (shapes.keySet().stream().noneMatch(key -> key.startsWith(prefix))) {
+                    boolean sd = shapes.keySet().stream().anyMatch(key -> key.startsWith("cond_stage_model."));
+                    throw new ModelFormatException(file, "No SDXL base text encoder in the checkpoint: no tensor "
+                            + "under '" + prefix + "'" + (sd ? " (it has a Stable Diffusion 1.x/2.x text encoder "
+                            + "under 'cond_stage_model.': is --arch right?)" : " (SDXL base has CLIP under '"
+                            + LdmKeyMapping.SDXL_CLIP_PREFIX + "' and OpenCLIP under '"
+                            + LdmKeyMapping.SDXL_OPEN_CLIP_PREFIX + "'; a UNet-only file needs them and the VAE too)"));
+                }
+            }
+            return TEXT_ENCODERS_SDXL;
+        }
         boolean clip = shapes.keySet().stream().anyMatch(key -> key.startsWith(LdmKeyMapping.CLIP_PREFIX));
         boolean openClip = shapes.keySet().stream().anyMatch(key -> key.startsWith(LdmKeyMapping.OPEN_CLIP_PREFIX));
         String wanted = architecture == LdmArchitecture.SD1 ? TEXT_ENCODER_CLIP : TEXT_ENCODER_OPEN_CLIP;
@@ -283,6 +310,10 @@ public final class SingleFileCheckpoint {
         }
         if (architecture == LdmArchitecture.SD1) {
             return new String[]{"epsilon", "heuristic: SD 1.x is trained for epsilon"};
+        }
+        if (architecture == LdmArchitecture.SDXL) {
+            return new String[]{"epsilon", "heuristic: SDXL base is trained for epsilon (diffusers reads its "
+                    + "published scheduler config); for a v-prediction fine-tune give --prediction-type v_prediction"};
         }
         if (globalStep != null && globalStep == SD2_BASE_GLOBAL_STEP) {
             return new String[]{"epsilon", "heuristic: global_step " + globalStep + " is SD 2.x base (512)"};
@@ -417,35 +448,53 @@ public final class SingleFileCheckpoint {
     private Map<String, byte[]> folderContents() {
         Map<String, byte[]> files = new LinkedHashMap<>();
         Path configs = options.configFolder();
-        for (String relative : CONFIG_FILES) {
+        boolean sdxl = architecture == LdmArchitecture.SDXL;
+        List<String> configFiles = new ArrayList<>(CONFIG_FILES);
+        if (sdxl) {
+            configFiles.add(SDXL_CONFIG_FILE);
+        }
+        for (String relative : configFiles) {
             byte[] bytes;
             if (configs != null && Files.isRegularFile(configs.resolve(relative))) {
                 bytes = read(configs.resolve(relative));
             } else if (configs != null && !relative.startsWith("scheduler/") && !relative.equals("model_index.json")) {
                 throw new ModelFormatException(configs, "The config folder has no " + relative + "; a config folder "
-                        + "for a single file needs text_encoder/config.json, unet/config.json and vae/config.json");
+                        + "for a single file needs text_encoder/config.json, unet/config.json and vae/config.json"
+                        + (sdxl ? ", and for SDXL " + SDXL_CONFIG_FILE : ""));
             } else {
                 bytes = resource(architecture.id() + "/" + relative);
             }
             files.put(relative, patch(relative, bytes, configs != null && Files.isRegularFile(configs.resolve(relative))));
         }
-        boolean ownTokenizer = configs != null && Files.isRegularFile(configs.resolve("tokenizer/vocab.json"))
-                && Files.isRegularFile(configs.resolve("tokenizer/merges.txt"));
-        if (ownTokenizer) {
-            for (String relative : List.of("tokenizer/vocab.json", "tokenizer/merges.txt",
-                    "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json")) {
-                if (Files.isRegularFile(configs.resolve(relative))) {
-                    files.put(relative, read(configs.resolve(relative)));
+        tokenizer(files, "tokenizer");
+        if (sdxl) {
+            // SDXL's tokenizer_2 is the same BPE, padding with "!"
+            tokenizer(files, "tokenizer_2");
+        }
+        return files;
+    }
+
+    /**
+     * The config folder's {@code name/} when it has vocab.json and merges.txt, else the architecture's shipped
+     * tokenizer configs with the CLIP BPE that every Stable Diffusion tokenizer shares.
+     */
+    private void tokenizer(Map<String, byte[]> files, String name) {
+        Path configs = options.configFolder();
+        boolean own = configs != null && Files.isRegularFile(configs.resolve(name + "/vocab.json"))
+                && Files.isRegularFile(configs.resolve(name + "/merges.txt"));
+        if (own) {
+            for (String file : List.of("vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json")) {
+                if (Files.isRegularFile(configs.resolve(name + "/" + file))) {
+                    files.put(name + "/" + file, read(configs.resolve(name + "/" + file)));
                 }
             }
         } else {
-            for (String relative : TOKENIZER_FILES) {
-                files.put(relative, resource(architecture.id() + "/" + relative));
+            for (String file : TOKENIZER_CONFIGS) {
+                files.put(name + "/" + file, resource(architecture.id() + "/" + name + "/" + file));
             }
-            files.put("tokenizer/vocab.json", gunzip(resource("tokenizer/vocab.json.gz")));
-            files.put("tokenizer/merges.txt", gunzip(resource("tokenizer/merges.txt.gz")));
+            files.put(name + "/vocab.json", gunzip(resource("tokenizer/vocab.json.gz")));
+            files.put(name + "/merges.txt", gunzip(resource("tokenizer/merges.txt.gz")));
         }
-        return files;
     }
 
     /**

@@ -33,13 +33,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Detection and key mapping on the full key and shape lists of SD 1.5 ({@code v1-5-pruned.safetensors}) and SD 2.1
- * ({@code v2-1_768-ema-pruned.safetensors}). The lists (test resources {@code sd15-keys.txt.gz},
- * {@code sd21-keys.txt.gz}: one {@code key<TAB>shape} per line) are derived from the published diffusers configs of
- * {@code stable-diffusion-v1-5} and {@code stable-diffusion-2-1} (the ones this library ships) through
- * {@link LdmCheckpointWriter}'s diffusers → LDM names (written from the LDM side, independently of the main
- * mapping), plus what the real files hold besides the model: EMA bookkeeping, the DDPM buffers, CLIP's
- * {@code position_ids}, OpenCLIP's unused 24th resblock and {@code text_projection}. Run with
+ * Detection and key mapping on the full key and shape lists of SD 1.5 ({@code v1-5-pruned.safetensors}), SD 2.1
+ * ({@code v2-1_768-ema-pruned.safetensors}) and SDXL base 1.0 ({@code sd_xl_base_1.0.safetensors}). The lists (test
+ * resources {@code sd15-keys.txt.gz}, {@code sd21-keys.txt.gz}, {@code sdxl-base-keys.txt.gz}: one
+ * {@code key<TAB>shape} per line) are derived from the published diffusers configs of {@code stable-diffusion-v1-5},
+ * {@code stable-diffusion-2-1} and {@code stable-diffusion-xl-base-1.0} (the ones this library ships) through the
+ * model code's {@code parameterShapes} and {@link LdmCheckpointWriter}'s diffusers → LDM names (written from the LDM
+ * side, independently of the main mapping), plus what the real files hold besides the model: EMA bookkeeping and
+ * the DDPM buffers (SD 1.x/2.x), CLIP's {@code position_ids}, OpenCLIP's {@code text_projection} (SD 2.1: unused,
+ * with an unused 24th resblock; SDXL: used) and SDXL's {@code logit_scale}. Run with
  * {@code -Dsuppress.regenerateKeyLists=DIR} to write them again.
  */
 class LdmArchitectureTest {
@@ -55,7 +57,8 @@ class LdmArchitectureTest {
         LdmArchitecture.Detection detection = LdmArchitecture.detect(Path.of("v1-5-pruned.safetensors"), keys);
         assertEquals(LdmArchitecture.SD1, detection.architecture(), detection.reason());
         Path configs = shippedConfigs("sd1");
-        assertMapsExactly(LdmKeyMapping.clip(null, keys), DjlTextEncoder.parameterShapes(configs.resolve("text_encoder")));
+        assertMapsExactly(LdmKeyMapping.clip(null, keys, LdmKeyMapping.CLIP_PREFIX),
+                DjlTextEncoder.parameterShapes(configs.resolve("text_encoder")));
         assertStandardUnetAndVae(keys, configs);
     }
 
@@ -72,6 +75,53 @@ class LdmArchitectureTest {
         // diffusers' SD_2_TEXT_ENCODER_KEYS_TO_IGNORE: resblock 23 (12 tensors) and text_projection
         assertEquals(13, clip.skipped().size(), clip.skipped().toString());
         assertStandardUnetAndVae(keys, configs);
+    }
+
+    @Test
+    void sdxlBaseIsDetectedAsSdxlAndMapsOntoTheShippedConfigs() {
+        Map<String, long[]> keys = readList("sdxl-base-keys.txt.gz");
+        LdmArchitecture.Detection detection = LdmArchitecture.detect(Path.of("sd_xl_base_1.0.safetensors"), keys);
+        assertEquals(LdmArchitecture.SDXL, detection.architecture(), detection.reason());
+        assertTrue(detection.reason().contains(LdmArchitecture.XL_BASE_KEY), detection.reason());
+        Path configs = shippedConfigs("sdxl");
+        assertMapsExactly(LdmKeyMapping.clip(null, keys, LdmKeyMapping.SDXL_CLIP_PREFIX),
+                DjlTextEncoder.parameterShapes(configs.resolve("text_encoder")));
+        LdmKeyMapping.PartMapping open = LdmKeyMapping.openClip(null, keys, LdmKeyMapping.SDXL_OPEN_CLIP_PREFIX, 32,
+                1280, true);
+        assertMapsExactly(open, DjlTextEncoder.parameterShapes(configs.resolve("text_encoder_2")));
+        // all 32 resblocks are read (none of SD 2.x's dropped last layer); only logit_scale is left
+        assertEquals(List.of(LdmKeyMapping.SDXL_OPEN_CLIP_PREFIX + "logit_scale"), open.skipped());
+        assertTrue(open.tensors().containsKey("text_model.encoder.layers.31.mlp.fc2.bias"));
+        assertEquals(new LdmTensor(LdmKeyMapping.SDXL_OPEN_CLIP_PREFIX + "text_projection", new long[]{1280, 1280}, 0,
+                -1, true), open.tensors().get("text_projection.weight"));
+        Map<String, long[]> unet = DjlDenoiser.parameterShapes(configs.resolve("unet"));
+        assertTrue(unet.containsKey("add_embedding.linear_1.weight"), "SDXL's UNet has add_embedding");
+        assertMapsExactly(LdmKeyMapping.unet(null, keys, 2), unet);
+        assertEquals("add_embedding.linear_2.weight", LdmKeyMapping.unet(null, keys, 2).tensors().entrySet().stream()
+                .filter(e -> e.getValue().sourceKey().equals("model.diffusion_model.label_emb.0.2.weight"))
+                .findFirst().orElseThrow().getKey());
+        Map<String, long[]> vae = new LinkedHashMap<>(DjlLatentEncoder.parameterShapes(configs.resolve("vae")));
+        vae.putAll(DjlLatentDecoder.parameterShapes(configs.resolve("vae")));
+        assertMapsExactly(LdmKeyMapping.vae(null, keys, 4), vae);
+    }
+
+    @Test
+    void aShallowSdxlIsStillSdxlAndTheRefinerIsRefused() {
+        Map<String, long[]> shallow = readList("sdxl-base-keys.txt.gz");
+        shallow.keySet().removeIf(key -> key.matches("conditioner\\.embedders\\.1\\.model\\.transformer\\.resblocks\\."
+                + "([4-9]|[1-3][0-9])\\..*"));
+        assertTrue(!shallow.containsKey(LdmArchitecture.XL_BASE_KEY));
+        LdmArchitecture.Detection detection = LdmArchitecture.detect(Path.of("small-xl.safetensors"), shallow);
+        assertEquals(LdmArchitecture.SDXL, detection.architecture(), detection.reason());
+        Map<String, long[]> refiner = readList("sdxl-base-keys.txt.gz");
+        refiner.keySet().removeIf(key -> key.startsWith("conditioner."));
+        refiner.put(LdmArchitecture.XL_REFINER_KEY, new long[]{1280});
+        assertRefused(refiner, "'xl_refiner'");
+        Map<String, long[]> inpainting = readList("sdxl-base-keys.txt.gz");
+        inpainting.put(LdmArchitecture.CONV_IN_KEY, new long[]{320, 9, 3, 3});
+        assertRefused(inpainting, "'xl_inpaint'");
+        assertEquals(LdmArchitecture.SDXL, LdmArchitecture.parse("xl_base"));
+        assertEquals(LdmArchitecture.SDXL, LdmArchitecture.parse("SDXL"));
     }
 
     private static void assertStandardUnetAndVae(Map<String, long[]> keys, Path configs) {
@@ -100,9 +150,9 @@ class LdmArchitectureTest {
         Map<String, long[]> pix2pix = readList("sd15-keys.txt.gz");
         pix2pix.put(LdmArchitecture.CONV_IN_KEY, new long[]{320, 8, 3, 3});
         assertRefused(pix2pix, "'instruct-pix2pix'");
-        Map<String, long[]> xl = readList("sd15-keys.txt.gz");
-        xl.put(LdmArchitecture.XL_BASE_KEY, new long[]{1280});
-        assertRefused(xl, "'xl_base'");
+        Map<String, long[]> playground = readList("sdxl-base-keys.txt.gz");
+        playground.put(LdmArchitecture.PLAYGROUND_KEY, new long[]{1, 4, 1, 1});
+        assertRefused(playground, "'playground-v2-5'");
         Map<String, long[]> inpaintingV2 = readList("sd21-keys.txt.gz");
         inpaintingV2.put(LdmArchitecture.CONV_IN_KEY, new long[]{320, 9, 3, 3});
         assertRefused(inpaintingV2, "'inpainting_v2'");
@@ -123,17 +173,21 @@ class LdmArchitectureTest {
         if (regenerate != null) {
             write(Path.of(regenerate).resolve("sd15-keys.txt.gz"), derive("sd1"));
             write(Path.of(regenerate).resolve("sd21-keys.txt.gz"), derive("sd2"));
+            write(Path.of(regenerate).resolve("sdxl-base-keys.txt.gz"), derive("sdxl"));
             return;
         }
         assertEquals(render(derive("sd1")), render(readList("sd15-keys.txt.gz")));
         assertEquals(render(derive("sd2")), render(readList("sd21-keys.txt.gz")));
+        assertEquals(render(derive("sdxl")), render(readList("sdxl-base-keys.txt.gz")));
     }
 
     /** The LDM key list of a shipped architecture, as {@link LdmCheckpointWriter} names the parameters. */
     private Map<String, long[]> derive(String architecture) {
         Path configs = shippedConfigs(architecture);
         Map<String, long[]> out = new LinkedHashMap<>();
-        List<String> upTypes = List.of("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D");
+        List<String> upTypes = architecture.equals("sdxl")
+                ? List.of("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")
+                : List.of("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D");
         DjlDenoiser.parameterShapes(configs.resolve("unet")).forEach((key, shape) -> out.put(
                 LdmCheckpointWriter.unetKey(key, 2, block -> upTypes.get(block).startsWith("CrossAttn")), shape));
         Map<String, long[]> vae = new LinkedHashMap<>(DjlLatentEncoder.parameterShapes(configs.resolve("vae")));
@@ -145,11 +199,50 @@ class LdmArchitectureTest {
         if (architecture.equals("sd1")) {
             clip.forEach((key, shape) -> out.put("cond_stage_model.transformer." + key, shape));
             out.put("cond_stage_model.transformer.text_model.embeddings.position_ids", new long[]{1, 77});
-        } else {
+        } else if (architecture.equals("sd2")) {
             openClipShapes(clip, out);
+        } else {
+            clip.forEach((key, shape) -> out.put("conditioner.embedders.0.transformer." + key, shape));
+            out.put("conditioner.embedders.0.transformer.text_model.embeddings.position_ids", new long[]{1, 77});
+            sdxlOpenClipShapes(DjlTextEncoder.parameterShapes(configs.resolve("text_encoder_2")), out);
+            return out;
         }
         out.putAll(LdmCheckpointWriter.extras());
         return out;
+    }
+
+    /** SDXL's OpenCLIP bigG tower: 32 resblocks with fused in_proj, all used, text_projection and logit_scale. */
+    private static void sdxlOpenClipShapes(Map<String, long[]> clip, Map<String, long[]> out) {
+        String prefix = "conditioner.embedders.1.model.";
+        Map<String, String> fixed = Map.of("text_model.embeddings.position_embedding.weight", "positional_embedding",
+                "text_model.embeddings.token_embedding.weight", "token_embedding.weight",
+                "text_model.final_layer_norm.weight", "ln_final.weight",
+                "text_model.final_layer_norm.bias", "ln_final.bias");
+        for (Map.Entry<String, long[]> entry : clip.entrySet()) {
+            String key = entry.getKey();
+            long[] shape = entry.getValue();
+            Matcher m = CLIP_LAYER.matcher(key);
+            if (fixed.containsKey(key)) {
+                out.put(prefix + fixed.get(key), shape);
+            } else if (key.equals("text_projection.weight")) {
+                out.put(prefix + "text_projection", new long[]{shape[1], shape[0]});
+            } else if (m.matches()) {
+                String base = prefix + "transformer.resblocks." + m.group(1) + ".";
+                String rest = m.group(2);
+                if (rest.startsWith("self_attn.q_proj.")) {
+                    long[] fused = shape.clone();
+                    fused[0] *= 3;
+                    out.put(base + "attn.in_proj_" + (rest.endsWith("weight") ? "weight" : "bias"), fused);
+                } else if (!rest.startsWith("self_attn.k_proj.") && !rest.startsWith("self_attn.v_proj.")) {
+                    out.put(base + rest.replace("layer_norm1", "ln_1").replace("layer_norm2", "ln_2")
+                            .replace("mlp.fc1", "mlp.c_fc").replace("mlp.fc2", "mlp.c_proj")
+                            .replace("self_attn.out_proj", "attn.out_proj"), shape);
+                }
+            } else {
+                throw new IllegalArgumentException("No OpenCLIP name for " + key);
+            }
+        }
+        out.put(prefix + "logit_scale", new long[]{});
     }
 
     /** SD 2.1's OpenCLIP tower: 24 resblocks with fused in_proj (the 24th unused), and text_projection. */
@@ -186,7 +279,11 @@ class LdmArchitectureTest {
 
     private Path shippedConfigs(String architecture) {
         Path folder = temp.resolve(architecture);
-        for (String relative : List.of("text_encoder/config.json", "unet/config.json", "vae/config.json")) {
+        for (String relative : List.of("text_encoder/config.json", "unet/config.json", "vae/config.json",
+                "text_encoder_2/config.json")) {
+            if (getClass().getResource("/dev/suppress/djl/singlefile/" + architecture + "/" + relative) == null) {
+                continue;
+            }
             try (InputStream in = getClass().getResourceAsStream("/dev/suppress/djl/singlefile/" + architecture + "/"
                     + relative)) {
                 Files.createDirectories(folder.resolve(relative).getParent());

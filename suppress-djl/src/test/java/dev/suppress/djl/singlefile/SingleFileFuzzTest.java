@@ -4,6 +4,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.testing.Fixtures;
+import dev.suppress.djl.TinySdxlFolder;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Timeout;
@@ -25,7 +26,9 @@ import java.util.stream.Stream;
  * checkpoint's. {@link SingleFileCheckpoint#inspect} (architecture detection, text encoder, prediction type) and
  * the UNet, VAE and CLIP key mappings either work or throw {@link ModelFormatException} or
  * {@link IllegalArgumentException} with a message; never another exception, a hang, or an allocation sized by a
- * header number. Seed: the header of the fixture model written as an LDM file by {@link LdmCheckpointWriter}.
+ * header number. Seeds: the headers of the fixture model and of the tiny SDXL folder ({@link TinySdxlFolder}) written
+ * as LDM files by {@link LdmCheckpointWriter}; the data section is as long as the larger of the two. Run with
+ * {@code -Dsuppress.regenerateFuzzSeeds=DIR} to write the seeds again.
  */
 class SingleFileFuzzTest {
 
@@ -34,18 +37,34 @@ class SingleFileFuzzTest {
     private static long dataSize;
 
     @BeforeAll
-    static void measureFixtureCheckpoint() throws IOException {
+    static void measureSeedCheckpoints() throws IOException {
         folder = Files.createTempDirectory("fuzz-single-file-");
-        Path ldm = folder.resolve("fixture.safetensors");
-        LdmCheckpointWriter.write(Fixtures.tinyModel(), ldm, false);
+        Path sd1 = folder.resolve("fixture.safetensors");
+        LdmCheckpointWriter.write(Fixtures.tinyModel(), sd1, LdmArchitecture.SD1);
+        Path sdxl = folder.resolve("tiny-sdxl.safetensors");
+        LdmCheckpointWriter.write(TinySdxlFolder.write(Fixtures.tinyModel(), folder.resolve("tiny-sdxl")), sdxl,
+                LdmArchitecture.SDXL);
+        String regenerate = System.getProperty("suppress.regenerateFuzzSeeds");
+        dataSize = Math.max(dataSize(sd1, regenerate == null ? null : Path.of(regenerate, "fixture_sd1_header")),
+                dataSize(sdxl, regenerate == null ? null : Path.of(regenerate, "tiny_sdxl_header")));
+        Files.delete(sd1);
+        Files.delete(sdxl);
+        file = folder.resolve("fuzzed.safetensors");
+    }
+
+    /** The length of the data section of {@code ldm}; its header is written to {@code header} unless null. */
+    private static long dataSize(Path ldm, Path header) throws IOException {
         try (RandomAccessFile in = new RandomAccessFile(ldm.toFile(), "r")) {
             byte[] length = new byte[8];
             in.readFully(length);
             long headerLength = ByteBuffer.wrap(length).order(ByteOrder.LITTLE_ENDIAN).getLong();
-            dataSize = in.length() - 8 - headerLength;
+            if (header != null) {
+                byte[] bytes = new byte[Math.toIntExact(headerLength)];
+                in.readFully(bytes);
+                Files.write(header, bytes);
+            }
+            return in.length() - 8 - headerLength;
         }
-        Files.delete(ldm);
-        file = folder.resolve("fuzzed.safetensors");
     }
 
     @AfterAll
@@ -73,8 +92,12 @@ class SingleFileFuzzTest {
                 safetensors.infos().values().forEach(info -> shapes.put(info.name(), info.shape()));
             }
             LdmKeyMapping.unet(file, shapes, 1);
+            LdmKeyMapping.unet(file, shapes, 2);
             LdmKeyMapping.vae(file, shapes, 4);
-            LdmKeyMapping.clip(file, shapes);
+            LdmKeyMapping.clip(file, shapes, LdmKeyMapping.CLIP_PREFIX);
+            LdmKeyMapping.clip(file, shapes, LdmKeyMapping.SDXL_CLIP_PREFIX);
+            LdmKeyMapping.openClip(file, shapes, LdmKeyMapping.SDXL_OPEN_CLIP_PREFIX, 3,
+                    TinySdxlFolder.POOLED_WIDTH, true);
         } catch (ModelFormatException | IllegalArgumentException expected) {
             if (expected.getMessage() == null || expected.getMessage().isBlank()) {
                 throw new AssertionError("A refusal without a message", expected);
