@@ -12,7 +12,6 @@
  * latent side times 8, crop 0, 0). The probe holds the pooled embedding fixed: ITO's gradient is with respect to the
  * context only. The text side is {@code dev.suppress.djl.clip.SdxlTextEncoder}.
  *
- * <p>Not here yet: {@code clip_skip}, micro-conditioning other than the defaults, SDXL single-file checkpoints, and
- * SDXL on the ONNX backend.
+ * <p>Not here yet: micro-conditioning other than the defaults, non-square sizes, and SDXL on the ONNX backend.
  */
 package dev.suppress.djl.unet;
