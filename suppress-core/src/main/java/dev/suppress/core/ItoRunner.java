@@ -32,9 +32,10 @@ final class ItoRunner {
     private final DenoiserWithAttention auditDenoiser;
     final List<SuppressionResult.ItoStep> itoSteps = new ArrayList<>();
     final List<SuppressionResult.ItoAudit> audits = new ArrayList<>();
-    /** Fast mode's warm start: the previous optimised step's result and its loss. */
+    /** Fast mode's warm start: the previous optimised step's result. */
     private Tensor previous;
-    private double previousLoss = Double.NaN;
+    /** Fast mode's updates that earlier warm steps of the window did not use. */
+    private int unused;
 
     ItoRunner(SuppressionRequest request, InferenceTimeOptimization optimization, DenoiserWithAttention denoiser,
               AttentionCapture capture, AttentionLoss loss, ProgressListener listener, RunClock clock,
@@ -62,34 +63,36 @@ final class ItoRunner {
     }
 
     /**
-     * Fast mode's ITO: warm-started from the previous optimised step's result, it stops when an update lowers the
-     * loss by less than {@link FastItoOptions#relativeTolerance}, and takes up to {@link FastItoOptions#driftIterations}
-     * updates when the warm start has drifted (its loss is above the previous step's final loss by more than
-     * {@link FastItoOptions#driftMargin}); the iterate with the lowest loss is kept.
+     * Fast mode's ITO: warm-started from the previous optimised step's result, each warm step is given
+     * {@link FastItoOptions#iterations} updates plus those earlier warm steps left unused (at most
+     * {@link FastItoOptions#maxIterations}); a step stops when an update lowers the loss by less than
+     * {@link FastItoOptions#relativeTolerance}, and the iterate with the lowest loss is kept.
      */
     Tensor fast(int stepIndex, int timestep, Tensor latent, Tensor regularised, AttentionMaps referenceMaps) {
         long started = System.nanoTime();
         FastItoOptions fast = options.fast();
         boolean cold = previous == null || !fast.warmStart();
+        if (cold) {
+            unused = 0;
+        }
         AttentionObjective objective = loss.objective(referenceMaps);
-        int cap = Math.min(options.iterations(), cold ? fast.firstStepIterations()
-                : Math.max(fast.iterations(), fast.driftIterations()));
-        // drifted: above the previous step's final loss by more than the margin of its magnitude (losses go negative)
-        double margin = previousLoss + fast.driftMargin() * Math.abs(previousLoss);
+        int budget = Math.min(options.iterations(), cold ? fast.firstStepIterations()
+                : Math.min(fast.maxIterations(), fast.iterations() + unused));
         InferenceTimeOptimization.Outcome outcome = optimization.optimiseAdaptive(latent, timestep,
                 cold ? regularised : previous, capture, objective, stepSize(stepIndex),
-                cold ? fast.firstStepRule() : fast.rule(), fast.relativeTolerance(),
-                startLoss -> Math.min(options.iterations(), cold ? fast.firstStepIterations()
-                        : startLoss > margin ? fast.driftIterations() : fast.iterations()),
+                cold ? fast.firstStepRule() : fast.rule(), fast.relativeTolerance(), budget,
                 candidate -> lossAt(denoiser, objective, latent, timestep, candidate),
-                reporting(stepIndex, cap + 1));
+                reporting(stepIndex, budget + 1));
         double[] losses = outcome.losses();
+        if (!cold) {
+            // every evaluated iterate but the last was updated
+            unused = Math.max(0, unused + fast.iterations() - (losses.length - 1));
+        }
         double best = Double.POSITIVE_INFINITY;
         for (double value : losses) {
             best = Math.min(best, value);
         }
         previous = outcome.embedding();
-        previousLoss = best;
         // the step's last loss is the loss of the embedding it uses: the best iterate's
         double[] reported = java.util.Arrays.copyOf(losses, losses.length + 1);
         reported[losses.length] = best;

@@ -5,6 +5,7 @@ import dev.suppress.core.Mode;
 import dev.suppress.core.ProgressListener;
 import dev.suppress.core.SuppressionRequest;
 import dev.suppress.core.SuppressionResult;
+import dev.suppress.core.ito.FastItoOptions;
 import dev.suppress.core.ito.FiniteDifferenceOptions;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.swr.SoftWeightedRegularization;
@@ -53,6 +54,10 @@ class SuppressionPipelineTest {
         return SuppressionRequest.builder(PROMPT).suppress("glasses").seed(7).steps(10).tau(0.8).maxItoStep(4)
                 .itoIterations(2).mode(Mode.REFERENCE);
     }
+
+    /** Fast ITO whose warm steps take their whole budget (FIXED does not stop early), so the passes are known. */
+    private static final FastItoOptions WHOLE_BUDGET = new FastItoOptions(true, 10, FastItoOptions.StepRule.FIXED, 4,
+            FastItoOptions.StepRule.FIXED, 0.02, 10);
 
     private record Recorded(List<ProgressListener.DenoisingStep> steps, List<ProgressListener.ItoIteration> ito,
                             SuppressionResult result) {
@@ -253,7 +258,7 @@ class SuppressionPipelineTest {
 
     @Test
     void fastModeComputesTheSharedStepsOnceAndStopsTheOriginalBranchWhenAsked() {
-        Recorded run = run(request().mode(Mode.FAST).suppressedOnly(true).build());
+        Recorded run = run(request().mode(Mode.FAST).suppressedOnly(true).fastIto(WHOLE_BUDGET).build());
         // steps 0-1 shared (batch 2); 2-3 optimised: original [uncond, cond] + suppressed [uncond, cond]; 4-9 the
         // suppressed branch alone. ITO: 2 updates at each optimised step, each 2K + 1 = 5 finite-difference passes,
         // and one pass for the last iterate's loss.
@@ -268,7 +273,7 @@ class SuppressionPipelineTest {
 
     @Test
     void fastModeWarmStartsEachStepFromThePreviousStepsResult() {
-        Recorded run = run(request().mode(Mode.FAST).build());
+        Recorded run = run(request().mode(Mode.FAST).fastIto(WHOLE_BUDGET).build());
         ProgressListener.DenoisingStep step2 = run.steps().get(2);
         ProgressListener.ItoIteration firstOfStep3 = run.ito().stream().filter(it -> it.stepIndex() == 3)
                 .findFirst().orElseThrow();

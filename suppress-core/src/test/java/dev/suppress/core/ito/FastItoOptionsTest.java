@@ -10,24 +10,28 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FastItoOptionsTest {
 
     @Test
-    void refusesNegativeCountsAndToleranceOutsideItsRange() {
+    void refusesNegativeCountsACapBelowTheShareAndToleranceOutsideItsRange() {
         assertThrows(IllegalArgumentException.class,
-                () -> new FastItoOptions(true, -1, StepRule.FIXED, 4, StepRule.BACKTRACK, 0.02, 0.05, 10));
+                () -> new FastItoOptions(true, -1, StepRule.FIXED, 4, StepRule.QUASI_NEWTON, 0.02, 10));
         assertThrows(IllegalArgumentException.class,
-                () -> new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.BACKTRACK, 1.0, 0.05, 10));
+                () -> new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.QUASI_NEWTON, 1.0, 10));
+        IllegalArgumentException cap = assertThrows(IllegalArgumentException.class,
+                () -> new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.QUASI_NEWTON, 0.02, 3));
+        assertTrue(cap.getMessage().contains("maxIterations"), cap.getMessage());
         IllegalArgumentException nan = assertThrows(IllegalArgumentException.class,
-                () -> new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.BACKTRACK, 0.02, Double.NaN, 10));
-        assertTrue(nan.getMessage().contains("driftMargin"), nan.getMessage());
+                () -> new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.QUASI_NEWTON, Double.NaN, 10));
+        assertTrue(nan.getMessage().contains("relativeTolerance"), nan.getMessage());
         assertThrows(NullPointerException.class,
-                () -> new FastItoOptions(true, 10, null, 4, StepRule.BACKTRACK, 0.02, 0.05, 10));
+                () -> new FastItoOptions(true, 10, null, 4, StepRule.QUASI_NEWTON, 0.02, 10));
     }
 
     @Test
-    void defaultsColdStartLikeTheReferenceAndCapDriftedStepsAtItsUpdates() {
+    void defaultsColdStartLikeTheReferenceAndCapAStepAtItsUpdates() {
         FastItoOptions options = FastItoOptions.DEFAULT;
         assertEquals(10, options.firstStepIterations());
         assertEquals(StepRule.FIXED, options.firstStepRule());
-        assertEquals(10, options.driftIterations());
-        assertTrue(options.iterations() <= options.driftIterations());
+        assertEquals(StepRule.QUASI_NEWTON, options.rule());
+        assertEquals(10, options.maxIterations());
+        assertTrue(options.iterations() <= options.maxIterations());
     }
 }

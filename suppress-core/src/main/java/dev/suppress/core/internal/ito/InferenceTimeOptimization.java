@@ -91,40 +91,42 @@ public final class InferenceTimeOptimization {
     }
 
     /**
-     * Fast mode's optimisation: gradient steps from {@code start} until an update lowers the best loss by less than
-     * {@code relativeTolerance} of its magnitude (the attention loss is often negative), two updates in a row fail to lower it, or the budget is spent; the iterate
-     * with the lowest loss is returned. The budget (most updates) is chosen from the loss at {@code start}; the
-     * iterate after the last update is evaluated with {@code lossOnly} (a forward pass without backward). The step
-     * size follows {@code rule}.
+     * Fast mode's optimisation: at most {@code maxUpdates} updates from {@code start} under {@code rule}; unless the
+     * rule is {@link FastItoOptions.StepRule#FIXED}, it stops early when an update lowers the best loss by less than
+     * {@code relativeTolerance} of its magnitude (the attention loss is often negative) or two updates in a row fail
+     * to lower it. The iterate with the lowest loss is returned; the iterate after the last update is evaluated with
+     * {@code lossOnly} (a forward pass without backward).
      *
-     * @param budget   the most updates, given the loss at {@code start}
-     * @param lossOnly evaluates the loss alone at an embedding (an attention-only pass)
-     * @param listener told of every evaluated iterate: its loss, and the embedding its update produced (the iterate
-     *                 itself when it was not updated)
+     * @param maxUpdates the most updates
+     * @param lossOnly   evaluates the loss alone at an embedding (an attention-only pass)
+     * @param listener   told of every evaluated iterate: its loss, and the embedding its update produced (the iterate
+     *                   itself when it was not updated)
      * @return the best iterate, the losses of every evaluated iterate, and as {@code cancelled} whether the
      *         listener stopped the loop
      */
     public Outcome optimiseAdaptive(Tensor latent, int timestep, Tensor start, AttentionCapture capture,
                                     AttentionObjective objective, double stepSize, FastItoOptions.StepRule rule,
-                                    double relativeTolerance, java.util.function.DoubleToIntFunction budget,
+                                    double relativeTolerance, int maxUpdates,
                                     java.util.function.ToDoubleFunction<Tensor> lossOnly,
                                     IterationListener listener) {
+        Objects.requireNonNull(rule, "rule");
         float coefficient = (float) stepSize;
+        boolean stopsEarly = rule != FastItoOptions.StepRule.FIXED;
+        QuasiNewton quasiNewton = rule == FastItoOptions.StepRule.QUASI_NEWTON ? new QuasiNewton(stepSize) : null;
         Tensor embedding = start;
         Tensor best = start;
         Tensor bestGradient = null;
         double bestLoss = Double.POSITIVE_INFINITY;
         java.util.List<Double> losses = new java.util.ArrayList<>();
-        int maxUpdates = -1;
         int updates = 0;
         int failures = 0;
         for (int iteration = 0; ; iteration++) {
-            ProbeResult result = maxUpdates < 0 || updates < maxUpdates
+            ProbeResult result = updates < maxUpdates
                     ? gradient.evaluate(latent, timestep, embedding, capture, objective) : null;
             double value = result != null ? result.loss() : lossOnly.applyAsDouble(embedding);
             losses.add(value);
-            if (maxUpdates < 0) {
-                maxUpdates = budget.applyAsInt(value);
+            if (quasiNewton != null && result != null) {
+                quasiNewton.observe(embedding, result.contextGradient());
             }
             double previousBest = bestLoss;
             boolean improved = value < bestLoss;
@@ -136,11 +138,15 @@ public final class InferenceTimeOptimization {
             } else {
                 failures++;
             }
-            boolean stop = result == null || value == 0.0 || updates >= maxUpdates || failures >= 2
-                    || (improved && iteration > 0 && previousBest - value < relativeTolerance * Math.abs(previousBest));
+            boolean stop = result == null || value == 0.0 || updates >= maxUpdates
+                    || (stopsEarly && (failures >= 2 || (improved && iteration > 0
+                    && previousBest - value < relativeTolerance * Math.abs(previousBest))));
             Tensor next = embedding;
             if (!stop) {
-                if (improved || rule == FastItoOptions.StepRule.FIXED) {
+                if (quasiNewton != null) {
+                    next = improved ? quasiNewton.descentFrom(embedding, result.contextGradient(), iteration == 0)
+                            : quasiNewton.shorter(best);
+                } else if (improved || rule == FastItoOptions.StepRule.FIXED) {
                     next = descend(embedding, result.contextGradient(), coefficient);
                 } else {
                     coefficient /= 2;
@@ -156,6 +162,150 @@ public final class InferenceTimeOptimization {
             }
             embedding = next;
         }
+    }
+
+    /**
+     * The {@link FastItoOptions.StepRule#QUASI_NEWTON} rule's state within one step: the curvature pairs
+     * {@code (s, y)} of consecutive probed iterates (the newest {@value #PAIRS}, a pair kept only where
+     * {@code s·y > 0}) and the direction taken from the best iterate.
+     */
+    private static final class QuasiNewton {
+
+        /** Curvature pairs kept. */
+        static final int PAIRS = 5;
+        /** A direction is at most this many gradient steps {@code s·√r_i |g|} long. */
+        static final double MAX_LENGTH = 4;
+
+        private final double stepSize;
+        private final java.util.ArrayDeque<double[][]> pairs = new java.util.ArrayDeque<>();
+        private double[] lastPoint;
+        private double[] lastGradient;
+        private double[] direction;
+        private double length;
+
+        QuasiNewton(double stepSize) {
+            this.stepSize = stepSize;
+        }
+
+        /** A probed iterate and its gradient: the pair with the previous one, when its curvature is positive. */
+        void observe(Tensor point, Tensor slope) {
+            double[] x = doubles(point);
+            double[] g = doubles(slope);
+            if (lastPoint != null) {
+                double[] s = x.clone();
+                axpy(-1, lastPoint, s);
+                double[] y = g.clone();
+                axpy(-1, lastGradient, y);
+                double sy = dot(s, y);
+                if (sy > 1e-12 * Math.sqrt(dot(s, s) * dot(y, y))) {
+                    pairs.addLast(new double[][] {s, y, {1.0 / sy}});
+                    if (pairs.size() > PAIRS) {
+                        pairs.removeFirst();
+                    }
+                }
+            }
+            lastPoint = x;
+            lastGradient = g;
+        }
+
+        /**
+         * The update from a new best iterate: half a gradient step at the step's first update, later the L-BFGS
+         * direction (a plain gradient step while no pair is kept or the direction does not descend).
+         */
+        Tensor descentFrom(Tensor point, Tensor slope, boolean firstUpdate) {
+            double[] g = doubles(slope);
+            double scale = firstUpdate ? stepSize / 2 : stepSize;
+            double[] plain = g.clone();
+            for (int i = 0; i < plain.length; i++) {
+                plain[i] = -scale * plain[i];
+            }
+            double[] d = twoLoop(g);
+            if (d == null || !(dot(d, g) < 0)) {
+                d = plain;
+            } else {
+                double limit = MAX_LENGTH * Math.sqrt(dot(plain, plain));
+                double norm = Math.sqrt(dot(d, d));
+                if (norm > limit) {
+                    for (int i = 0; i < d.length; i++) {
+                        d[i] *= limit / norm;
+                    }
+                }
+            }
+            direction = d;
+            length = 1.0;
+            return along(point, d, length);
+        }
+
+        /** After a rise: from the best iterate along its direction, half as far as the last try. */
+        Tensor shorter(Tensor best) {
+            length /= 2;
+            return along(best, direction, length);
+        }
+
+        /** {@code −H g} by the two-loop recursion with {@code H₀ = (s·y / y·y) I} from the newest pair; null without pairs. */
+        private double[] twoLoop(double[] g) {
+            if (pairs.isEmpty()) {
+                return null;
+            }
+            double[] q = g.clone();
+            java.util.List<double[][]> list = new java.util.ArrayList<>(pairs);
+            double[] alpha = new double[list.size()];
+            for (int i = list.size() - 1; i >= 0; i--) {
+                double[][] p = list.get(i);
+                alpha[i] = p[2][0] * dot(p[0], q);
+                axpy(-alpha[i], p[1], q);
+            }
+            double[][] newest = list.get(list.size() - 1);
+            double gamma = dot(newest[0], newest[1]) / dot(newest[1], newest[1]);
+            for (int i = 0; i < q.length; i++) {
+                q[i] *= gamma;
+            }
+            for (int i = 0; i < list.size(); i++) {
+                double[][] p = list.get(i);
+                double beta = p[2][0] * dot(p[1], q);
+                axpy(alpha[i] - beta, p[0], q);
+            }
+            for (int i = 0; i < q.length; i++) {
+                q[i] = -q[i];
+            }
+            return q;
+        }
+    }
+
+    private static double dot(double[] a, double[] b) {
+        double sum = 0;
+        for (int i = 0; i < a.length; i++) {
+            sum += a[i] * b[i];
+        }
+        return sum;
+    }
+
+    /** {@code y += a x}. */
+    private static void axpy(double a, double[] x, double[] y) {
+        for (int i = 0; i < y.length; i++) {
+            y[i] += a * x[i];
+        }
+    }
+
+    private static double[] doubles(Tensor tensor) {
+        float[] values = tensor.toArray();
+        double[] result = new double[values.length];
+        for (int i = 0; i < values.length; i++) {
+            result[i] = values[i];
+        }
+        return result;
+    }
+
+    private static Tensor along(Tensor from, double[] direction, double scale) {
+        float[] values = from.toArray();
+        if (direction.length != values.length) {
+            throw new IllegalStateException("Direction of " + direction.length + " values does not match the embedding "
+                    + from);
+        }
+        for (int i = 0; i < values.length; i++) {
+            values[i] = (float) (values[i] + scale * direction[i]);
+        }
+        return Tensor.wrapOwned(values, from.shape());
     }
 
     private static double[] toArray(java.util.List<Double> values) {
