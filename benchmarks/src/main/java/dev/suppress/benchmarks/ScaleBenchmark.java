@@ -201,9 +201,23 @@ public final class ScaleBenchmark {
         System.out.printf(Locale.ROOT, "%nbenchmark wall time %.1f min%n", (System.nanoTime() - started) / 60e9);
     }
 
+    /**
+     * The request at {@code steps}; a schedule too short for the default ITO window (under 5 steps) optimises tau's
+     * step alone, as {@code --ito-steps} would, so that the short real run has an ITO step to measure.
+     */
     private static SuppressionRequest request(Mode mode, boolean suppressedOnly, int steps) {
-        return SuppressionRequest.builder(PROMPT).suppress(SUPPRESS).seed(SEED).steps(steps).mode(mode)
-                .suppressedOnly(suppressedOnly).build();
+        SuppressionRequest.Builder builder = SuppressionRequest.builder(PROMPT).suppress(SUPPRESS).seed(SEED)
+                .steps(steps).mode(mode).suppressedOnly(suppressedOnly);
+        int first = builder.itoIterations(0).build().erasureStartStep();
+        builder.itoIterations(SuppressionRequest.builder(PROMPT).suppress(SUPPRESS).build().ito().iterations());
+        try {
+            return builder.build();
+        } catch (IllegalArgumentException e) {
+            if (!e.getMessage().startsWith("The ITO window")) {
+                throw e;
+            }
+            return builder.itoSteps(first, first).build();
+        }
     }
 
     /** The UNet work of the request on the fixture model (the schedule's counts; the fixture runs in seconds). */
