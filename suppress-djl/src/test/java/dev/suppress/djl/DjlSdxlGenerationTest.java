@@ -16,6 +16,7 @@ import dev.suppress.core.internal.schedule.TorchGaussianNoise;
 import dev.suppress.core.schedule.SchedulerConfig;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;
+import dev.suppress.core.testing.TensorAssertions;
 import dev.suppress.core.text.ClipTokenizer;
 import dev.suppress.djl.clip.DjlTextEncoder;
 import dev.suppress.djl.clip.SdxlTextEncoder;
@@ -98,8 +99,8 @@ class DjlSdxlGenerationTest {
         }
         // the pipeline batches the branches differently (4 or 2 elements a pass): float32 rounding, chained over 10
         // steps, is the only difference (measured 2.6e-7 of the latent's largest value)
-        assertTrue(relativeMaxDifference(result.originalLatent(), expected) < 1e-5,
-                "relative max difference " + relativeMaxDifference(result.originalLatent(), expected));
+        assertTrue(TensorAssertions.relativeMaxDifference(result.originalLatent(), expected) < 1e-5,
+                "relative max difference " + TensorAssertions.relativeMaxDifference(result.originalLatent(), expected));
     }
 
     @Test
@@ -115,9 +116,9 @@ class DjlSdxlGenerationTest {
             }
         }
         // measured 4.6e-7 (batch composition), against 2.4e-2 between the branches
-        assertTrue(relativeMaxDifference(suppressed.originalLatent(), plain.originalLatent()) < 1e-5,
+        assertTrue(TensorAssertions.relativeMaxDifference(suppressed.originalLatent(), plain.originalLatent()) < 1e-5,
                 "the original branch does not depend on suppression");
-        assertTrue(relativeMaxDifference(suppressed.suppressedLatent(), suppressed.originalLatent()) > 1e-3,
+        assertTrue(TensorAssertions.relativeMaxDifference(suppressed.suppressedLatent(), suppressed.originalLatent()) > 1e-3,
                 "suppression changed the suppressed branch");
         for (float value : suppressed.suppressedLatent().toArray()) {
             assertTrue(Float.isFinite(value));
@@ -128,7 +129,7 @@ class DjlSdxlGenerationTest {
     void anEmptyNegativePromptIsEncodedWhileNoneGivesZeros() {
         SuppressionResult none = suppressor.generate(request().itoIterations(0).build());
         SuppressionResult empty = suppressor.generate(request().itoIterations(0).negativePrompt("").build());
-        assertTrue(relativeMaxDifference(none.originalLatent(), empty.originalLatent()) > 1e-3,
+        assertTrue(TensorAssertions.relativeMaxDifference(none.originalLatent(), empty.originalLatent()) > 1e-3,
                 "zeros and the encoding of \"\" are different unconditional embeddings");
     }
 
@@ -155,9 +156,9 @@ class DjlSdxlGenerationTest {
                 latent = scheduler.step(noise, timestep, latent).prevSample();
             }
         }
-        double difference = relativeMaxDifference(edit.suppression().originalLatent(), latent);
+        double difference = TensorAssertions.relativeMaxDifference(edit.suppression().originalLatent(), latent);
         assertTrue(difference < 1e-5, "relative max difference " + difference);
-        assertTrue(relativeMaxDifference(edit.suppression().suppressedLatent(), latent) > 1e-3,
+        assertTrue(TensorAssertions.relativeMaxDifference(edit.suppression().suppressedLatent(), latent) > 1e-3,
                 "suppression changed the suppressed branch");
     }
 
@@ -183,18 +184,5 @@ class DjlSdxlGenerationTest {
 
     private static java.awt.image.BufferedImage photo() {
         return Images.read(Fixtures.path("real/input.png"));
-    }
-
-    private static double relativeMaxDifference(Tensor actual, Tensor expected) {
-        float[] a = actual.toArray();
-        float[] e = expected.toArray();
-        assertEquals(e.length, a.length);
-        double difference = 0;
-        double scale = 0;
-        for (int i = 0; i < a.length; i++) {
-            difference = Math.max(difference, Math.abs(a[i] - e[i]));
-            scale = Math.max(scale, Math.abs(e[i]));
-        }
-        return difference / scale;
     }
 }

@@ -67,6 +67,23 @@ public final class TensorAssertions {
         return max;
     }
 
+    /**
+     * The largest absolute difference over the largest magnitude of {@code expected}: a chained run's drift relative
+     * to the latent's scale (element-wise relative error is meaningless near zero).
+     */
+    public static double relativeMaxDifference(Tensor actual, Tensor expected) {
+        float[] a = actual.toArray();
+        float[] e = expected.toArray();
+        if (a.length != e.length) {
+            throw new AssertionError("Sizes differ: " + a.length + " vs " + e.length);
+        }
+        double scale = 0;
+        for (float value : e) {
+            scale = Math.max(scale, Math.abs(value));
+        }
+        return maxAbsDiff(e, a) / scale;
+    }
+
     private static double[] toDouble(float[] values) {
         double[] out = new double[values.length];
         for (int i = 0; i < values.length; i++) {

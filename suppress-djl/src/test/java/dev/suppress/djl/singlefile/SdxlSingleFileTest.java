@@ -6,21 +6,16 @@ import dev.suppress.core.Suppressor;
 import dev.suppress.core.backend.UNetDescription.PredictionType;
 import dev.suppress.core.io.ModelFormatException;
 import dev.suppress.core.io.SafetensorsFile;
-import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;
+import dev.suppress.core.testing.TensorAssertions;
 import dev.suppress.djl.TinySdxlFolder;
-import dev.suppress.djl.weights.PartSource;
-import dev.suppress.djl.weights.TensorSource;
-import dev.suppress.djl.weights.WeightFiles;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.TreeSet;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -78,21 +73,10 @@ class SdxlSingleFileTest {
     void itLoadsToTheFolderTensors() {
         try (PreparedCheckpoint prepared = PreparedCheckpoint.open(SingleFileCheckpoint.inspect(file, paired())
                 .prepare())) {
-            assertPartSame(prepared.textEncoder(), folder.resolve("text_encoder"));
-            assertPartSame(prepared.secondTextEncoder().orElseThrow(), folder.resolve("text_encoder_2"));
-            assertPartSame(prepared.unet(), folder.resolve("unet"));
-            assertPartSame(prepared.vae(), folder.resolve("vae"));
-        }
-    }
-
-    private static void assertPartSame(PartSource view, Path partFolder) {
-        try (TensorSource source = view.openWeights(false);
-             SafetensorsFile expected = SafetensorsFile.open(WeightFiles.find(partFolder))) {
-            assertEquals(new TreeSet<>(expected.names()), new TreeSet<>(source.names()), partFolder.toString());
-            for (String name : expected.names()) {
-                assertArrayEquals(expected.info(name).shape(), source.info(name).shape(), name);
-                assertArrayEquals(expected.floats(name), source.floats(name), name);
-            }
+            SingleFileCheckpointTest.assertPartSame(prepared.textEncoder(), folder.resolve("text_encoder"));
+            SingleFileCheckpointTest.assertPartSame(prepared.secondTextEncoder().orElseThrow(), folder.resolve("text_encoder_2"));
+            SingleFileCheckpointTest.assertPartSame(prepared.unet(), folder.resolve("unet"));
+            SingleFileCheckpointTest.assertPartSame(prepared.vae(), folder.resolve("vae"));
         }
     }
 
@@ -110,8 +94,8 @@ class SdxlSingleFileTest {
         // says for SD 1.x/2.x); measured 2.0e-6 of the latent's largest value after three steps, for both branches
         // (ITO, two iterations, included). A wrong or misnamed tensor moves them by O(1); the tensors themselves
         // are compared exactly above.
-        double original = relativeMaxDifference(actual.originalLatent(), expected.originalLatent());
-        double suppressed = relativeMaxDifference(actual.suppressedLatent(), expected.suppressedLatent());
+        double original = TensorAssertions.relativeMaxDifference(actual.originalLatent(), expected.originalLatent());
+        double suppressed = TensorAssertions.relativeMaxDifference(actual.suppressedLatent(), expected.suppressedLatent());
         assertTrue(original < SAME_WEIGHTS_OTHER_KERNELS && suppressed < SAME_WEIGHTS_OTHER_KERNELS,
                 "relative max difference: original " + original + ", suppressed " + suppressed);
     }
@@ -149,18 +133,5 @@ class SdxlSingleFileTest {
         IllegalArgumentException refused = assertThrows(IllegalArgumentException.class,
                 () -> LdmCheckpointWriter.write(folder, temp.resolve("wrong.safetensors"), LdmArchitecture.SD1));
         assertTrue(refused.getMessage().contains("text_encoder_2"), refused.getMessage());
-    }
-
-    private static double relativeMaxDifference(Tensor actual, Tensor expected) {
-        float[] a = actual.toArray();
-        float[] e = expected.toArray();
-        assertEquals(e.length, a.length);
-        double difference = 0;
-        double scale = 0;
-        for (int i = 0; i < a.length; i++) {
-            difference = Math.max(difference, Math.abs(a[i] - e[i]));
-            scale = Math.max(scale, Math.abs(e[i]));
-        }
-        return difference / scale;
     }
 }

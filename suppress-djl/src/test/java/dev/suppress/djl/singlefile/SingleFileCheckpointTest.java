@@ -79,7 +79,8 @@ class SingleFileCheckpointTest {
         }
     }
 
-    private static void assertPartSame(PartSource view, Path partFolder) {
+    /** The part's tensors as the single file's view gives them equal the folder's: names, shapes, values. */
+    static void assertPartSame(PartSource view, Path partFolder) {
         try (TensorSource source = view.openWeights(false);
              SafetensorsFile expected = SafetensorsFile.open(WeightFiles.find(partFolder))) {
             assertEquals(new TreeSet<>(expected.names()), new TreeSet<>(source.names()), partFolder.toString());
