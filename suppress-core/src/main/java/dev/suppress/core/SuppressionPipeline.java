@@ -111,27 +111,14 @@ final class SuppressionPipeline {
             this.denoiser = health.watch(cancellation.guard(work.counted()));
         }
 
-        Tensor encode(String text) {
-            int[] ids = tokenizer.tokenize(text == null ? "" : text).inputIds();
-            cancellation.check("text encoding");
-            return backend.textEncoder().encode(ids, request.clipSkip());
-        }
-
         /**
          * The unconditional embedding and the run's pooled embeddings for a negative prompt (null: none): its
          * encoding, or zeros for both when there is none and the model says {@code force_zeros_for_empty_prompt}
          * (SDXL base, as its pipeline does).
          */
         Unconditional unconditional(String negativePrompt) {
-            if (negativePrompt == null && backend.textEncoder().zerosWithoutNegativePrompt()) {
-                return new Unconditional(Tensor.zeros(embedding.shape()), new PooledEmbeddings(pooledPrompt,
-                        pooledPrompt == null ? null : Tensor.zeros(pooledPrompt.shape())));
-            }
-            int[] ids = tokenizer.tokenize(negativePrompt == null ? "" : negativePrompt).inputIds();
-            cancellation.check("text encoding");
-            Tensor encoded = backend.textEncoder().encode(ids, request.clipSkip());
-            return new Unconditional(encoded, pooledPrompt == null ? PooledEmbeddings.NONE
-                    : new PooledEmbeddings(pooledPrompt, backend.textEncoder().pooled(ids).orElseThrow()));
+            return SuppressionPipeline.this.unconditional(negativePrompt, embedding, pooledPrompt, cancellation,
+                    request.clipSkip());
         }
 
         /** Refuses, by name, what needs unconditional embeddings whose pooled embeddings are unknown (SDXL). */
@@ -305,17 +292,7 @@ final class SuppressionPipeline {
         int[] promptIds = tokenizer.tokenize(request.prompt()).inputIds();
         Tensor embedding = text.encode(promptIds);
         Tensor promptPooled = text.pooled(promptIds).orElse(null);
-        Tensor empty;
-        Tensor emptyPooled;
-        if (text.zerosWithoutNegativePrompt()) {
-            empty = Tensor.zeros(embedding.shape());
-            emptyPooled = promptPooled == null ? null : Tensor.zeros(promptPooled.shape());
-        } else {
-            cancellation.check("text encoding");
-            int[] emptyIds = tokenizer.tokenize("").inputIds();
-            empty = text.encode(emptyIds);
-            emptyPooled = text.pooled(emptyIds).orElse(null);
-        }
+        Unconditional empty = unconditional(null, embedding, promptPooled, cancellation, 0);
         NumericalHealth health = new NumericalHealth(backend.precision(), schedulerConfig, request.steps());
         health.embedding("prompt", embedding);
         WorkCounter work = new WorkCounter(backend.denoiser());
@@ -323,9 +300,32 @@ final class SuppressionPipeline {
         Tensor input = photo(request, latentSide(request.imageSize(), denoiser.description()));
         cancellation.check("the VAE encoder pass");
         Tensor photoLatent = encoder.encode(input);
-        return invert(request, photoLatent, embedding, empty, promptPooled, emptyPooled, denoiser,
+        return invert(request, photoLatent, embedding, empty.embedding(), promptPooled,
+                empty.pooled().unconditional(), denoiser,
                 probe == null ? null : cancellation.guard(work.count(probe)), listener, fingerprint(request, input))
                 .saved();
+    }
+
+    /**
+     * The unconditional embedding for a negative prompt (null: none) and the pooled embeddings with it: its
+     * encoding, or zeros for both when there is none and the model says {@code force_zeros_for_empty_prompt} (SDXL
+     * base, as its pipeline does).
+     *
+     * @param embedding    the prompt's embedding (its shape for the zeros)
+     * @param pooledPrompt the prompt's pooled embedding, or null for a UNet that takes none
+     */
+    private Unconditional unconditional(String negativePrompt, Tensor embedding, Tensor pooledPrompt,
+                                        Cancellation cancellation, int clipSkip) {
+        TextEncoder text = backend.textEncoder();
+        if (negativePrompt == null && text.zerosWithoutNegativePrompt()) {
+            return new Unconditional(Tensor.zeros(embedding.shape()), new PooledEmbeddings(pooledPrompt,
+                    pooledPrompt == null ? null : Tensor.zeros(pooledPrompt.shape())));
+        }
+        int[] ids = tokenizer.tokenize(negativePrompt == null ? "" : negativePrompt).inputIds();
+        cancellation.check("text encoding");
+        Tensor encoded = text.encode(ids, clipSkip);
+        return new Unconditional(encoded, pooledPrompt == null ? PooledEmbeddings.NONE
+                : new PooledEmbeddings(pooledPrompt, text.pooled(ids).orElseThrow()));
     }
 
     /**
