@@ -48,7 +48,8 @@ public final class ItoGrid {
             new Case("a living room without a television or a sofa", List.of("television", "sofa")),
             new Case("a beach without a hot air balloon in the sky", List.of("hot air balloon")));
 
-    private static final long[] SEEDS = {2023, 7, 42};
+    /** The grid's seeds; {@code -Ditogrid.seeds=0,3,11} runs others (the held-out half of the 48-run grid). */
+    private static final long[] SEEDS = seeds(System.getProperty("itogrid.seeds", "2023,7,42"));
 
     /**
      * The backward/forward cost ratios the counted work is given at, as {full probe, cut probe}: typical of what the
@@ -68,7 +69,9 @@ public final class ItoGrid {
         FastItoOptions defaults = FastItoOptions.DEFAULT;
         FastItoOptions options = args.length >= 2 ? new FastItoOptions(true, defaults.firstStepIterations(),
                 defaults.firstStepRule(), Integer.parseInt(args[1]), defaults.rule(), Double.parseDouble(args[0]),
-                args.length > 2 ? Integer.parseInt(args[2]) : defaults.maxIterations())
+                args.length > 2 ? Integer.parseInt(args[2]) : defaults.maxIterations(),
+                args.length > 3 ? Double.parseDouble(args[3]) : defaults.continueGain(),
+                args.length > 4 ? Integer.parseInt(args[4]) : defaults.minIterations())
                 : defaults;
         Path folder = Fixtures.tinyModel();
         double fraction = attentionPassFraction(folder);
@@ -190,6 +193,11 @@ public final class ItoGrid {
             }
         }
         return runs;
+    }
+
+    private static long[] seeds(String list) {
+        return java.util.Arrays.stream(list.split(",")).map(String::trim).filter(part -> !part.isEmpty())
+                .mapToLong(Long::parseLong).toArray();
     }
 
     private static String formatted(double[] losses) {

@@ -34,14 +34,18 @@ final class ItoRunner {
     final List<SuppressionResult.ItoAudit> audits = new ArrayList<>();
     /** Fast mode's warm start: the previous optimised step's result. */
     private Tensor previous;
-    /** Fast mode's updates that earlier warm steps of the window did not use. */
-    private int unused;
+    /** The run's optimised steps (ascending). */
+    private final List<Integer> windowSteps;
+    /** Fast mode's warm updates so far in this window, and the warm steps that took them. */
+    private int warmSpent;
+    private int warmDone;
 
     ItoRunner(SuppressionRequest request, InferenceTimeOptimization optimization, DenoiserWithAttention denoiser,
               AttentionCapture capture, AttentionLoss loss, ProgressListener listener, RunClock clock,
               InferenceTimeOptimization auditOptimization, DenoiserWithAttention auditDenoiser) {
         this.options = request.ito();
         this.steps = request.schedule().steps();
+        this.windowSteps = request.itoSteps();
         this.optimization = optimization;
         this.denoiser = denoiser;
         this.capture = capture;
@@ -63,30 +67,46 @@ final class ItoRunner {
     }
 
     /**
-     * Fast mode's ITO: warm-started from the previous optimised step's result, each warm step is given
-     * {@link FastItoOptions#iterations} updates plus those earlier warm steps left unused (at most
-     * {@link FastItoOptions#maxIterations}); a step stops when an update lowers the loss by less than
-     * {@link FastItoOptions#relativeTolerance}, and the iterate with the lowest loss is kept.
+     * Fast mode's ITO: warm-started from the previous optimised step's result, each warm step is given its share of
+     * the window's warm updates ({@link FastItoOptions#iterations} per warm step): its own, plus what earlier steps
+     * left unused, less what they borrowed (keeping {@link FastItoOptions#minIterations}), at most
+     * {@link FastItoOptions#maxIterations}. A step stops when an update lowers the loss by less than
+     * {@link FastItoOptions#relativeTolerance}, goes on past its share while updates gain
+     * {@link FastItoOptions#continueGain} (borrowing only what the later steps can repay), and the iterate with the
+     * lowest loss is kept.
      */
     Tensor fast(int stepIndex, int timestep, Tensor latent, Tensor regularised, AttentionMaps referenceMaps) {
         long started = System.nanoTime();
         FastItoOptions fast = options.fast();
         boolean cold = previous == null || !fast.warmStart();
         if (cold) {
-            unused = 0;
+            warmSpent = 0;
+            warmDone = 0;
         }
         AttentionObjective objective = loss.objective(referenceMaps);
-        int budget = Math.min(options.iterations(), cold ? fast.firstStepIterations()
-                : Math.min(fast.maxIterations(), fast.iterations() + unused));
+        int share;
+        int cap;
+        if (cold) {
+            share = Math.min(options.iterations(), fast.firstStepIterations());
+            cap = share;
+        } else {
+            int position = windowSteps.indexOf(stepIndex);
+            int[] budget = warmBudget(fast, options.iterations(), warmDone, warmSpent,
+                    position < 0 ? 0 : windowSteps.size() - 1 - position);
+            share = budget[0];
+            cap = budget[1];
+        }
         InferenceTimeOptimization.Outcome outcome = optimization.optimiseAdaptive(latent, timestep,
                 cold ? regularised : previous, capture, objective, stepSize(stepIndex),
-                cold ? fast.firstStepRule() : fast.rule(), fast.relativeTolerance(), budget,
+                cold ? fast.firstStepRule() : fast.rule(), fast.relativeTolerance(), share, cap,
+                cold ? Double.POSITIVE_INFINITY : fast.continueGain(),
                 candidate -> lossAt(denoiser, objective, latent, timestep, candidate),
-                reporting(stepIndex, budget + 1));
+                reporting(stepIndex, cap + 1));
         double[] losses = outcome.losses();
         if (!cold) {
             // every evaluated iterate but the last was updated
-            unused = Math.max(0, unused + fast.iterations() - (losses.length - 1));
+            warmSpent += losses.length - 1;
+            warmDone++;
         }
         double best = Double.POSITIVE_INFINITY;
         for (double value : losses) {
@@ -101,6 +121,20 @@ final class ItoRunner {
             audit(stepIndex, timestep, latent, regularised, objective, best);
         }
         return result;
+    }
+
+    /**
+     * A warm step's {share, cap}: the window's warm updates are {@code iterations} per warm step; the step's share is
+     * its own plus what earlier steps left unused, less what they borrowed (but at least {@code minIterations}), and
+     * it may borrow up to what the {@code later} warm steps can repay while keeping {@code minIterations} each; both at
+     * most {@code maxIterations} and the reference's {@code referenceIterations}.
+     */
+    static int[] warmBudget(FastItoOptions fast, int referenceIterations, int warmDone, int warmSpent, int later) {
+        int available = (warmDone + 1 + later) * fast.iterations() - warmSpent;
+        int ceiling = Math.min(referenceIterations, fast.maxIterations());
+        int cap = Math.max(0, Math.min(ceiling, available - later * fast.minIterations()));
+        int share = Math.min(cap, Math.max(fast.minIterations(), available - later * fast.iterations()));
+        return new int[] {share, cap};
     }
 
     /**

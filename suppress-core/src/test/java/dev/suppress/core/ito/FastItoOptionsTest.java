@@ -26,6 +26,18 @@ class FastItoOptionsTest {
     }
 
     @Test
+    void refusesAContinueGainNotAboveTheToleranceAndAMinimumAboveTheShare() {
+        IllegalArgumentException gain = assertThrows(IllegalArgumentException.class,
+                () -> new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.QUASI_NEWTON, 0.02, 10, 0.02, 2));
+        assertTrue(gain.getMessage().contains("continueGain"), gain.getMessage());
+        assertThrows(IllegalArgumentException.class,
+                () -> new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.QUASI_NEWTON, 0.02, 10, Double.NaN, 2));
+        IllegalArgumentException minimum = assertThrows(IllegalArgumentException.class,
+                () -> new FastItoOptions(true, 10, StepRule.FIXED, 4, StepRule.QUASI_NEWTON, 0.02, 10, 0.1, 5));
+        assertTrue(minimum.getMessage().contains("minIterations"), minimum.getMessage());
+    }
+
+    @Test
     void defaultsColdStartLikeTheReferenceAndCapAStepAtItsUpdates() {
         FastItoOptions options = FastItoOptions.DEFAULT;
         assertEquals(10, options.firstStepIterations());

@@ -109,6 +109,30 @@ public final class InferenceTimeOptimization {
                                     double relativeTolerance, int maxUpdates,
                                     java.util.function.ToDoubleFunction<Tensor> lossOnly,
                                     IterationListener listener) {
+        return optimiseAdaptive(latent, timestep, start, capture, objective, stepSize, rule, relativeTolerance,
+                maxUpdates, maxUpdates, Double.POSITIVE_INFINITY, lossOnly, listener);
+    }
+
+    /**
+     * As {@link #optimiseAdaptive(Tensor, int, Tensor, AttentionCapture, AttentionObjective, double,
+     * FastItoOptions.StepRule, double, int, java.util.function.ToDoubleFunction, IterationListener)} with
+     * {@code share} updates, which may grow to {@code cap} while the optimisation is still gaining fast: past the share
+     * an iterate is probed (and updated) only when the update before it lowered the best loss by at least
+     * {@code continueGain} of its magnitude, and the step ends at the first iterate that gains less (that iterate's
+     * probe is spent without an update). The gain is an update's, so a share under 2 never goes on.
+     *
+     * @param share        the updates the step is given
+     * @param cap          the most updates it may take while each one gains at least {@code continueGain}
+     * @param continueGain the relative gain that earns one more update past the share
+     */
+    public Outcome optimiseAdaptive(Tensor latent, int timestep, Tensor start, AttentionCapture capture,
+                                    AttentionObjective objective, double stepSize, FastItoOptions.StepRule rule,
+                                    double relativeTolerance, int share, int cap, double continueGain,
+                                    java.util.function.ToDoubleFunction<Tensor> lossOnly,
+                                    IterationListener listener) {
+        if (cap < share) {
+            throw new IllegalArgumentException("cap " + cap + " < share " + share);
+        }
         Objects.requireNonNull(rule, "rule");
         float coefficient = (float) stepSize;
         boolean stopsEarly = rule != FastItoOptions.StepRule.FIXED;
@@ -120,9 +144,11 @@ public final class InferenceTimeOptimization {
         java.util.List<Double> losses = new java.util.ArrayList<>();
         int updates = 0;
         int failures = 0;
+        // whether the last evaluated iterate lowered the best loss by at least continueGain of its magnitude
+        boolean gainingFast = false;
         for (int iteration = 0; ; iteration++) {
-            ProbeResult result = updates < maxUpdates
-                    ? gradient.evaluate(latent, timestep, embedding, capture, objective) : null;
+            boolean probe = updates < share || (updates < cap && gainingFast);
+            ProbeResult result = probe ? gradient.evaluate(latent, timestep, embedding, capture, objective) : null;
             double value = result != null ? result.loss() : lossOnly.applyAsDouble(embedding);
             losses.add(value);
             if (quasiNewton != null && result != null) {
@@ -138,7 +164,9 @@ public final class InferenceTimeOptimization {
             } else {
                 failures++;
             }
-            boolean stop = result == null || value == 0.0 || updates >= maxUpdates
+            gainingFast = improved && iteration > 0 && previousBest - value >= continueGain * Math.abs(previousBest);
+            boolean stop = result == null || value == 0.0 || updates >= cap
+                    || (updates >= share && !gainingFast)
                     || (stopsEarly && (failures >= 2 || (improved && iteration > 0
                     && previousBest - value < relativeTolerance * Math.abs(previousBest))));
             Tensor next = embedding;

@@ -88,4 +88,41 @@ class InferenceTimeOptimizationTest {
         assertEquals(3, losses.length, java.util.Arrays.toString(losses));
         assertEquals(losses[0], loss(outcome.embedding()), 1e-9);
     }
+
+    @Test
+    void aStepStillGainingFastGoesPastItsShareUntilAnUpdateGainsLessThanContinueGain() {
+        int[] probes = new int[1];
+        ContextGradient counting = (latent, timestep, context, capture, objective) -> {
+            probes[0]++;
+            return QUADRATIC.evaluate(latent, timestep, context, capture, objective);
+        };
+        double continueGain = 0.3;
+        InferenceTimeOptimization.Outcome outcome = new InferenceTimeOptimization(counting).optimiseAdaptive(null, 0,
+                start(), null, null, STEP, StepRule.QUASI_NEWTON, 0.0, 2, 9, continueGain,
+                InferenceTimeOptimizationTest::loss, (iteration, loss, evaluated, embedding) -> true);
+        double[] losses = outcome.losses();
+        String trace = java.util.Arrays.toString(losses);
+        int updates = losses.length - 1;
+        assertTrue(updates > 2 && updates < 9, "went past the share of 2 and stopped before the cap: " + trace);
+        // every update past the share followed one that gained at least continueGain of the loss
+        for (int k = 2; k < updates; k++) {
+            assertTrue(losses[k - 1] - losses[k] >= continueGain * losses[k - 1], "update " + k + ": " + trace);
+        }
+        // and the step ended at the first iterate that gained less
+        assertTrue(losses[updates - 1] - losses[updates] < continueGain * losses[updates - 1], trace);
+        // each updated iterate was probed, and so was the last one (the update before it gained fast)
+        assertEquals(updates + 1, probes[0], trace);
+
+        InferenceTimeOptimization.Outcome without = run(StepRule.QUASI_NEWTON, 2);
+        assertEquals(3, without.losses().length, "without continuation the share is all a step takes");
+        assertTrue(min(losses) < min(without.losses()), trace);
+    }
+
+    @Test
+    void theCapEndsAStepThatKeepsGaining() {
+        InferenceTimeOptimization.Outcome outcome = new InferenceTimeOptimization(QUADRATIC).optimiseAdaptive(null, 0,
+                start(), null, null, STEP, StepRule.QUASI_NEWTON, 0.0, 2, 5, 0.001,
+                InferenceTimeOptimizationTest::loss, (iteration, loss, evaluated, embedding) -> true);
+        assertEquals(6, outcome.losses().length, java.util.Arrays.toString(outcome.losses()));
+    }
 }
