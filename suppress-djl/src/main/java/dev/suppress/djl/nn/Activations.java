@@ -13,7 +13,10 @@ public final class Activations {
 
     /** {@code x * sigmoid(x)} ({@code torch.nn.SiLU}, diffusers' {@code act_fn = "silu"}). */
     public static NDArray silu(NDArray x) {
-        return x.mul(x.getNDArrayInternal().sigmoid());
+        NDArray sigmoid = x.getNDArrayInternal().sigmoid();
+        NDArray product = x.mul(sigmoid);
+        sigmoid.close();
+        return product;
     }
 
     /** The exact (erf) GELU, {@code torch.nn.functional.gelu} with its default {@code approximate="none"}. */

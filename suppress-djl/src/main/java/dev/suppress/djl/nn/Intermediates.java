@@ -36,4 +36,16 @@ public final class Intermediates {
             return output;
         }
     }
+
+    /**
+     * {@code next} applied to an intermediate array that nothing else uses, which is closed once the result exists
+     * (unless {@code next} returned it). Only for arrays computed inside the current module.
+     */
+    public static NDArray then(NDArray intermediate, UnaryOperator<NDArray> next) {
+        NDArray result = next.apply(intermediate);
+        if (result != intermediate) {
+            intermediate.close();
+        }
+        return result;
+    }
 }

@@ -44,16 +44,24 @@ public final class ResnetBlock2D {
      * @return {@code [batch, out, h, w]}
      */
     public NDArray forward(NDArray x, NDArray temb) {
+        // each activation is freed as soon as the next one is computed: at the VAE's top level one is 512x512 by
+        // 128-256 channels, and holding the block's seven at once was most of a decode's memory
         return Intermediates.freedAfter(x, input -> {
-            NDArray hidden = conv1.forward(Activations.silu(norm1.forward(input)));
+            NDArray hidden = Intermediates.then(Intermediates.then(norm1.forward(input), Activations::silu),
+                    conv1::forward);
             if (timeEmbProj != null) {
                 NDArray projected = timeEmbProj.forward(Activations.silu(temb));
-                hidden = hidden.add(projected.reshape(projected.getShape().get(0), outChannels, 1, 1));
+                hidden = Intermediates.then(hidden,
+                        h -> h.add(projected.reshape(projected.getShape().get(0), outChannels, 1, 1)));
             }
-            hidden = conv2.forward(Activations.silu(norm2.forward(hidden)));
+            hidden = Intermediates.then(Intermediates.then(Intermediates.then(hidden, norm2::forward),
+                    Activations::silu), conv2::forward);
             NDArray shortcut = convShortcut == null ? input : convShortcut.forward(input);
-            NDArray out = shortcut.add(hidden);
-            return outputScaleFactor == null ? out : out.div(outputScaleFactor);
+            NDArray out = Intermediates.then(hidden, shortcut::add);
+            if (shortcut != input) {
+                shortcut.close();
+            }
+            return outputScaleFactor == null ? out : Intermediates.then(out, o -> o.div(outputScaleFactor));
         });
     }
 }

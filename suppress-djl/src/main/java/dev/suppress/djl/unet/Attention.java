@@ -61,17 +61,49 @@ final class Attention {
             NDArray query = headToBatch(toQ.forward(input).mul(scale), batch, pixels);
             NDArray key = headToBatch(toK.forward(source), batch, keys);
             NDArray value = headToBatch(toV.forward(source), batch, keys);
-            NDArray probabilities = query.matMul(key.transpose(0, 2, 1)).softmax(-1);
             // QK^T and PV: batch*heads x pixels x keys x head_dim each
             Arithmetic.multiplyAdds(2 * batch * heads * pixels * keys * headDim);
+            NDArray attended;
             if (recorder.wants(layerIndex)) {
+                NDArray probabilities = query.matMul(key.transpose(0, 2, 1)).softmax(-1);
                 recorder.record(layerIndex, probabilities);
+                attended = probabilities.matMul(value);
+            } else {
+                attended = attend(query, key, value, SLICE_ELEMENTS);
             }
-            NDArray out = probabilities.matMul(value).reshape(batch, heads, pixels, headDim).transpose(0, 2, 1, 3)
+            NDArray out = attended.reshape(batch, heads, pixels, headDim).transpose(0, 2, 1, 3)
                     .reshape(batch, pixels, (long) heads * headDim);
             return toOut.forward(out);
         });
     }
+
+    /**
+     * {@code softmax(Q K^T) V} over {@code [batch*heads, n, d]}, in slices of whole heads along the first axis when the
+     * probabilities would hold more than {@code sliceElements} values (diffusers' attention slicing): every head is
+     * computed exactly as unsliced, but only one slice's scores and probabilities are held at a time. Self-attention
+     * at SD's 64x64 level at batch 4 would otherwise hold 2 x 2.1 GB of them.
+     */
+    static NDArray attend(NDArray query, NDArray key, NDArray value, long sliceElements) {
+        long heads = query.getShape().get(0);
+        long perHead = query.getShape().get(1) * key.getShape().get(1);
+        if (heads * perHead <= sliceElements) {
+            return query.matMul(key.transpose(0, 2, 1)).softmax(-1).matMul(value);
+        }
+        long slice = Math.max(1, sliceElements / perHead);
+        ai.djl.ndarray.NDList parts = new ai.djl.ndarray.NDList();
+        for (long start = 0; start < heads; start += slice) {
+            String range = start + ":" + Math.min(heads, start + slice);
+            NDArray scores = query.get(range).matMul(key.get(range).transpose(0, 2, 1));
+            NDArray probabilities = Intermediates.then(scores, x -> x.softmax(-1));
+            parts.add(Intermediates.then(probabilities, p -> p.matMul(value.get(range))));
+        }
+        NDArray joined = ai.djl.ndarray.NDArrays.concat(parts, 0);
+        parts.close();
+        return joined;
+    }
+
+    /** The most attention probabilities one slice holds (128 MiB of float32). */
+    static final long SLICE_ELEMENTS = 1L << 25;
 
     /** diffusers {@code head_to_batch_dim}: {@code [b, n, heads*d]} to {@code [b*heads, n, d]}, batch-major. */
     private NDArray headToBatch(NDArray x, long batch, long length) {
