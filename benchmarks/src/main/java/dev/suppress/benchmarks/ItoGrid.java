@@ -22,7 +22,7 @@ import java.util.Locale;
  * suppressed-only UNet work against reference mode's (one reference run: its schedule's work does not depend on
  * the prompt). Prints a markdown table.
  *
- * <pre>java -cp benchmarks/target/benchmarks.jar dev.suppress.benchmarks.ItoGrid [relativeTolerance iterations [maxIterations]]</pre>
+ * <pre>java -cp benchmarks/target/benchmarks.jar dev.suppress.benchmarks.ItoGrid [relativeTolerance iterations [maxIterations [continueGain [minIterations]]]]</pre>
  *
  * <p>{@code -Ditogrid.runs=2,13} runs only those rows of the table; {@code -Ditogrid.detail=true} also prints, per ITO
  * step, every loss fast mode evaluated, the audit's reference loss and the step's excess, and each run's work counts.

@@ -34,11 +34,12 @@ public record FastItoOptions(boolean warmStart, int firstStepIterations, StepRul
     /**
      * The defaults: a cold first step of the reference's 10 fixed updates, then 4 updates per warm-started step along
      * quasi-Newton directions, ending a step once an update gains less than 2%, its unused updates passed on to later
-     * steps up to 10 in one step. Measured on the 24-run grid of benchmarks/ito-grid.md against the matched-state audit
-     * they keep every ITO step within the 5% slack at under half of reference mode's work.
+     * steps up to 10 in one step; a step whose last update still gained 10% goes on while each update does, borrowing
+     * from later steps, which keep at least 2 each. Measured on the 48-run grid of benchmarks/ito-grid.md against the
+     * matched-state audit they keep every ITO step within the 5% slack at under half of reference mode's work.
      */
     public static final FastItoOptions DEFAULT = new FastItoOptions(true, 10, StepRule.FIXED, 4,
-            StepRule.QUASI_NEWTON, 0.02, 10);
+            StepRule.QUASI_NEWTON, 0.02, 10, 0.1, 2);
 
     public FastItoOptions {
         Objects.requireNonNull(firstStepRule, "firstStepRule");
