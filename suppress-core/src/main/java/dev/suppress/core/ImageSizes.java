@@ -18,17 +18,17 @@ final class ImageSizes {
      */
     static void check(int width, int height) {
         if (width == height) {
-            requireMultiple("imageSize (width and height)", width);
+            requireMultiple("imageSize", " (width and height; 0 = the model's default)", width);
         } else {
-            requireMultiple("width", width);
-            requireMultiple("height", height);
+            requireMultiple("width", " (0 = the model's default)", width);
+            requireMultiple("height", " (0 = the model's default)", height);
         }
     }
 
-    private static void requireMultiple(String name, int pixels) {
+    private static void requireMultiple(String name, String note, int pixels) {
         if (pixels < 0 || pixels % VAE_FACTOR != 0) {
-            throw new IllegalArgumentException(name + " must be a multiple of " + VAE_FACTOR + " (0 = the model's "
-                    + "default), got " + pixels);
+            throw new IllegalArgumentException(name + " must be a multiple of " + VAE_FACTOR + note + ", got "
+                    + pixels);
         }
     }
 
