@@ -85,6 +85,11 @@ final class Cancellation {
             }
 
             @Override
+            public double attentionPassFraction(AttentionCapture capture, int latentHeight, int latentWidth) {
+                return denoiser.attentionPassFraction(capture, latentHeight, latentWidth);
+            }
+
+            @Override
             public void close() {
                 // owned by the backend
             }

@@ -12,7 +12,8 @@ import java.util.function.UnaryOperator;
  * A real photo to edit: invert it (ALGORITHM.md §6), then suppress (or strengthen) words of its prompt, built with
  * {@link #builder(BufferedImage, String)}.
  *
- * <p>The photo is centre-cropped to a square and resized to the model's resolution. The suppression options are a
+ * <p>The photo is centre-cropped to a square and resized to the model's resolution (or the request's square size;
+ * a width and height that differ are refused). The suppression options are a
  * {@link SuppressionRequest} whose defaults differ from a generation's in one place: the ITO step scale is the
  * reference's 5 for real images. Its seed and initial latent are not used (the inversion gives the initial latent),
  * nor its negative prompt (the inversion finds the unconditional embeddings).
@@ -39,6 +40,7 @@ public record ImageEditRequest(BufferedImage image, Inversion inversion, NullTex
             throw new IllegalArgumentException("A negative prompt does not apply to an edit: the inversion finds the "
                     + "unconditional embeddings");
         }
+        InversionRequest.requireSquare(suppression.width(), suppression.height(), "Editing");
         image = copy(image);
     }
 

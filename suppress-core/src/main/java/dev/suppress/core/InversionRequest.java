@@ -17,7 +17,9 @@ import java.util.Objects;
  * @param nullText      null-text optimization settings (unused by negative-prompt inversion)
  * @param steps         DDIM steps, the same as the later edit's
  * @param guidanceScale classifier-free guidance of the later edit, which null-text inversion reproduces
- * @param imageSize     side of the square image in pixels (a multiple of 8), or 0 for the model's default
+ * @param imageSize     side of the square image in pixels (a multiple of 8), or 0 for the model's default;
+ *                      inversion works on squares (the photo is centre-cropped to one), so there is no width and
+ *                      height here: {@link Builder#width}/{@link Builder#height} that differ are refused
  */
 public record InversionRequest(BufferedImage image, String prompt, Inversion inversion, NullTextOptions nullText,
                                int steps, double guidanceScale, int imageSize) {
@@ -61,7 +63,8 @@ public record InversionRequest(BufferedImage image, String prompt, Inversion inv
         private NullTextOptions nullText = NullTextOptions.REFERENCE;
         private int steps = SuppressionRequest.DEFAULT_STEPS;
         private double guidanceScale = SuppressionRequest.DEFAULT_GUIDANCE_SCALE;
-        private int imageSize;
+        private int width;
+        private int height;
 
         private Builder(BufferedImage image, String prompt) {
             this.image = Objects.requireNonNull(image, "image");
@@ -92,17 +95,41 @@ public record InversionRequest(BufferedImage image, String prompt, Inversion inv
             return this;
         }
 
-        /** Side of the square image in pixels, a multiple of 8 (default 0: the model's). */
+        /** Side of the square image in pixels, a multiple of 8 (default 0: the model's): width and height. */
         public Builder imageSize(int pixels) {
-            this.imageSize = pixels;
+            this.width = pixels;
+            this.height = pixels;
+            return this;
+        }
+
+        /** Image width in pixels; inversion needs it equal to the height (a square). */
+        public Builder width(int pixels) {
+            this.width = pixels;
+            return this;
+        }
+
+        /** Image height in pixels; inversion needs it equal to the width (a square). */
+        public Builder height(int pixels) {
+            this.height = pixels;
             return this;
         }
 
         /**
-         * @throws IllegalArgumentException naming the invalid option
+         * @throws IllegalArgumentException naming the invalid option, and {@code width} and {@code height} when they
+         *                                  differ
          */
         public InversionRequest build() {
-            return new InversionRequest(image, prompt, inversion, nullText, steps, guidanceScale, imageSize);
+            requireSquare(width, height, "Inversion");
+            return new InversionRequest(image, prompt, inversion, nullText, steps, guidanceScale, width);
+        }
+    }
+
+    /** Refuses a rectangle for inversion and editing, which centre-crop the photo to a square. */
+    static void requireSquare(int width, int height, String what) {
+        if (width != height) {
+            throw new IllegalArgumentException(what + " works on square images (the photo is centre-cropped to a "
+                    + "square, as the reference's load_512): width " + width + " and height " + height + " differ; "
+                    + "give one size (imageSize, --size) or leave both at 0 for the model's default");
         }
     }
 }

@@ -4,12 +4,15 @@ import dev.suppress.core.tensor.Tensor;
 
 /** A running sum of one branch's cross-attention maps, for display. */
 final class MapAverage {
-    private final int resolution;
+    private final int height;
+    private final int width;
     private float[] sum;
     private int count;
 
-    MapAverage(int resolution) {
-        this.resolution = resolution;
+    /** For maps {@code height x width}. */
+    MapAverage(int height, int width) {
+        this.height = height;
+        this.width = width;
     }
 
     void add(float[] cross, int element, int perElement) {
@@ -24,12 +27,12 @@ final class MapAverage {
 
     Tensor mean() {
         if (sum == null) {
-            return Tensor.zeros(resolution, resolution, 77);
+            return Tensor.zeros(height, width, 77);
         }
         float[] mean = new float[sum.length];
         for (int i = 0; i < sum.length; i++) {
             mean[i] = sum[i] / count;
         }
-        return Tensor.wrapOwned(mean, resolution, resolution, sum.length / (resolution * resolution));
+        return Tensor.wrapOwned(mean, height, width, sum.length / (height * width));
     }
 }

@@ -272,6 +272,11 @@ final class NumericalHealth {
         }
 
         @Override
+        public double attentionPassFraction(AttentionCapture capture, int latentHeight, int latentWidth) {
+            return inner.attentionPassFraction(capture, latentHeight, latentWidth);
+        }
+
+        @Override
         public void close() {
             inner.close();
         }

@@ -98,6 +98,11 @@ record PooledEmbeddings(Tensor prompt, Tensor unconditional) {
             }
 
             @Override
+            public double attentionPassFraction(AttentionCapture capture, int latentHeight, int latentWidth) {
+                return denoiser.attentionPassFraction(capture, latentHeight, latentWidth);
+            }
+
+            @Override
             public void close() {
                 // owned by the backend
             }

@@ -33,7 +33,7 @@ public final class RequestValidator {
     /** Pixels per latent pixel: the VAE of SD 1.x and 2.x halves the side three times. */
     public static final int VAE_FACTOR = 8;
 
-    /** The largest image side accepted: 4096 px is 8 times SD 1.x's 512, past any UNet's trained range. */
+    /** The largest image width or height accepted: 4096 px is 8 times SD 1.x's 512, past any UNet's trained range. */
     public static final int MAX_IMAGE_SIZE = 4096;
 
     /** ITO iterations per step beyond which a run is a typo (the reference uses 10). */
@@ -95,22 +95,13 @@ public final class RequestValidator {
                 }
             }
         } else {
-            int imageSize = request.imageSize() > 0 ? request.imageSize() : unet.sampleSize() * VAE_FACTOR;
-            int multiple = factor * VAE_FACTOR;
-            if (imageSize > MAX_IMAGE_SIZE) {
-                throw new IllegalArgumentException("imageSize must be at most " + MAX_IMAGE_SIZE + " px, got "
-                        + imageSize);
-            }
-            if (imageSize % multiple != 0) {
-                int below = imageSize / multiple * multiple;
-                throw new IllegalArgumentException("imageSize " + imageSize + " gives a " + imageSize / VAE_FACTOR
-                        + "x" + imageSize / VAE_FACTOR + " latent (the VAE divides by " + VAE_FACTOR + "), which the "
-                        + "UNet cannot halve " + Integer.numberOfTrailingZeros(factor) + " times: imageSize must be "
-                        + "a multiple of " + multiple + ", e.g. " + (below > 0 ? below + " or " : "")
-                        + (below + multiple));
-            }
-            latentHeight = imageSize / VAE_FACTOR;
-            latentWidth = latentHeight;
+            boolean square = request.width() == request.height();
+            int width = request.width() > 0 ? request.width() : unet.sampleSize() * VAE_FACTOR;
+            int height = request.height() > 0 ? request.height() : unet.sampleSize() * VAE_FACTOR;
+            requireDivisible(ImageSizes.name(square, "width"), width, factor);
+            requireDivisible(ImageSizes.name(square, "height"), height, factor);
+            latentHeight = height / VAE_FACTOR;
+            latentWidth = width / VAE_FACTOR;
         }
         requireAttentionMemory(unet, latentHeight, latentWidth, precision);
         List<String> warnings = new ArrayList<>();
@@ -119,6 +110,27 @@ public final class RequestValidator {
             truncation(tokenizer, tokenizer.tokenize(request.negativePrompt()), "negative prompt", warnings);
         }
         return warnings;
+    }
+
+    /**
+     * One image side against the largest size and the UNet's levels.
+     *
+     * @param name {@code imageSize} for a square request, else {@code width} or {@code height}
+     */
+    private static void requireDivisible(String name, int pixels, int factor) {
+        int multiple = factor * VAE_FACTOR;
+        if (pixels > MAX_IMAGE_SIZE) {
+            throw new IllegalArgumentException(name + " must be at most " + MAX_IMAGE_SIZE + " px, got " + pixels);
+        }
+        if (pixels % multiple != 0) {
+            int below = pixels / multiple * multiple;
+            String latent = name.equals("imageSize") ? pixels / VAE_FACTOR + "x" + pixels / VAE_FACTOR + " latent"
+                    : "latent " + name + " of " + pixels / VAE_FACTOR;
+            throw new IllegalArgumentException(name + " " + pixels + " gives a " + latent + " (the VAE divides by "
+                    + VAE_FACTOR + "), which the UNet cannot halve " + Integer.numberOfTrailingZeros(factor)
+                    + " times: " + name + " must be a multiple of " + multiple + ", e.g. "
+                    + (below > 0 ? below + " or " : "") + (below + multiple));
+        }
     }
 
     /** The largest downsampling factor of the UNet's attention layers: its deepest level. */
@@ -167,7 +179,7 @@ public final class RequestValidator {
                                                Precision precision) {
         long bytes = attentionBytes(unet, latentHeight, latentWidth, precision);
         MemoryBudget.requireNative("A " + latentWidth * VAE_FACTOR + "x" + latentHeight * VAE_FACTOR + " px "
-                + "generation in " + precision.label(), bytes, "scores and probabilities of the finest "
+                + "(width x height) generation in " + precision.label(), bytes, "scores and probabilities of the finest "
                 + "self-attention for a batch of " + LARGEST_BATCH + ", " + MemoryBudget.gib(bytes)
                 + ", on top of the loaded weights");
     }

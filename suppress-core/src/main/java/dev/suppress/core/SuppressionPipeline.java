@@ -48,7 +48,11 @@ final class SuppressionPipeline {
     /** Image pixels per latent pixel: the VAE of SD 1.x and 2.x halves the side three times. */
     private static final int VAE_DOWNSAMPLING = 8;
 
-    /** The map side ITO aims for: the 16×16 level of SD 1.x at 512 px (ALGORITHM.md §4). */
+    /**
+     * The map side ITO aims for: the 16×16 level of SD 1.x at 512 px (ALGORITHM.md §4). For a rectangle the level
+     * whose maps' geometric-mean side {@code sqrt(h_l * w_l)} is nearest to it: the level whose pixel count is
+     * nearest to 16×16 on the scale of sides, which for a square is the side itself, so squares pick as before.
+     */
     static final int PREFERRED_ATTENTION_RESOLUTION = 16;
 
     private final DiffusionBackend backend;
@@ -138,9 +142,11 @@ final class SuppressionPipeline {
             return backend.decoder().decode(latents, cancellation.checkpoint("a VAE decoder pass"));
         }
 
-        SuppressionRun run(IntFunction<Tensor> unconditional, int latentSide, PooledEmbeddings pooled) {
-            int resolution = attentionResolution(request.ito().attentionResolution(), denoiser.description(),
-                    latentSide);
+        SuppressionRun run(IntFunction<Tensor> unconditional, Tensor latent, PooledEmbeddings pooled) {
+            int latentHeight = latent.dim(2);
+            int latentWidth = latent.dim(3);
+            int factor = attentionFactor(request.ito().attentionResolution(), denoiser.description(), latentHeight,
+                    latentWidth);
             int promptLength = prompt.length();
             boolean fast = request.schedule().mode() == Mode.FAST;
             ForwardExtent extent = fast ? ForwardExtent.THROUGH_CAPTURED_LAYERS : ForwardExtent.FULL;
@@ -151,7 +157,8 @@ final class SuppressionPipeline {
                     ? new InferenceTimeOptimization(gradient(false, uncounted, ForwardExtent.FULL,
                     promptLength, pooled)) : null;
             return new SuppressionRun(request, listener, promptLength, negatives, embedding, unconditional,
-                    denoiser, new DdimScheduler(schedulerConfig, request.schedule().steps()), resolution, clock,
+                    denoiser, new DdimScheduler(schedulerConfig, request.schedule().steps()),
+                    latentHeight / factor, latentWidth / factor, clock,
                     optimization, audit, uncounted, health, pooled);
         }
 
@@ -182,7 +189,8 @@ final class SuppressionPipeline {
                 suppressed.add(index);
             }
             return new SuppressionResult(withOriginal ? images.slice(0) : null, images.slice(withOriginal ? 1 : 0),
-                    last.original(), last.suppressed(), suppressed, attention, run.resolution,
+                    last.original(), last.suppressed(), suppressed, attention,
+                    Math.max(run.mapHeight, run.mapWidth),
                     run.ito().itoSteps, run.ito().audits, work.snapshot(), clock.total(), clock.phases());
         }
     }
@@ -199,7 +207,7 @@ final class SuppressionPipeline {
         Unconditional unconditional = setup.unconditional(request.negativePrompt());
         setup.clock.textEncoding = setup.clock.lap();
         Tensor initialLatent = initialLatent(request, setup.denoiser.description());
-        SuppressionRun run = setup.run(stepIndex -> unconditional.embedding(), initialLatent.dim(3),
+        SuppressionRun run = setup.run(stepIndex -> unconditional.embedding(), initialLatent,
                 unconditional.pooled());
         Branches last = run.denoise(Branches.shared(initialLatent), 0, request.schedule().steps());
         return setup.result(run, last);
@@ -268,7 +276,7 @@ final class SuppressionPipeline {
         PooledEmbeddings pooled = setup.pooledPrompt == null ? PooledEmbeddings.NONE
                 : new PooledEmbeddings(setup.pooledPrompt, inverted.saved().method() == Inversion.NEGATIVE_PROMPT
                 ? setup.pooledPrompt : empty.pooled().unconditional());
-        SuppressionRun run = setup.run(unconditional::get, invertedLatent.dim(3), pooled);
+        SuppressionRun run = setup.run(unconditional::get, invertedLatent, pooled);
         Branches last = run.denoise(Branches.shared(invertedLatent), 0, steps);
         return new ImageEditResult(input.slice(0), vaeReconstruction, edit.inversion(), inverted.latents(),
                 unconditional, inverted.saved(), inversionWork, setup.result(run, last));
@@ -452,7 +460,7 @@ final class SuppressionPipeline {
             unconditionalAt = unconditional::get;
             pooled = PooledEmbeddings.NONE;
         }
-        SuppressionRun run = setup.run(unconditionalAt, from.suppressed().dim(3), pooled);
+        SuppressionRun run = setup.run(unconditionalAt, from.suppressed(), pooled);
         Branches last = run.denoise(from, fromStep, toStep);
         return new Stretch(last, run.ito().itoSteps, setup.work.snapshot());
     }
@@ -482,39 +490,60 @@ final class SuppressionPipeline {
             }
             return latent;
         }
-        int side = latentSide(request.imageSize(), unet);
-        return TorchGaussianNoise.randn(request.seed(), 1, unet.inChannels(), side, side);
+        int height = latentSide(request.height(), unet);
+        int width = latentSide(request.width(), unet);
+        return TorchGaussianNoise.randn(request.seed(), 1, unet.inChannels(), height, width);
     }
 
-    /** The latent side: the requested image size / 8, or the UNet's sample size. */
+    /** A latent side: the requested image width or height / 8, or the UNet's sample size. */
     private static int latentSide(int imageSize, UNetDescription unet) {
         return imageSize > 0 ? imageSize / VAE_DOWNSAMPLING : unet.sampleSize();
     }
 
-    /** The requested resolution if the UNet has cross-attention there, else the level nearest to 16. */
-    static int attentionResolution(int requested, UNetDescription unet, int latentSide) {
-        Set<Integer> available = new TreeSet<>();
+    /**
+     * The downsampling factor of the ITO and display maps: the requested resolution's level if the UNet has
+     * cross-attention there, else the level nearest to 16 (see {@link #PREFERRED_ATTENTION_RESOLUTION}).
+     *
+     * @param requested the requested side, for a rectangle the maps' larger side; 0 to choose
+     */
+    static int attentionFactor(int requested, UNetDescription unet, int latentHeight, int latentWidth) {
+        Set<Integer> factors = new TreeSet<>();
         for (AttentionLayerInfo layer : unet.attentionLayers()) {
             if (layer.id().kind() == AttentionKind.CROSS && layer.id().place() != UNetPlace.MID) {
-                available.add(layer.resolution(latentSide));
+                factors.add(layer.downsampleFactor());
             }
         }
-        if (available.isEmpty()) {
+        if (factors.isEmpty()) {
             throw new IllegalArgumentException("The UNet has no cross-attention layers in its down or up blocks");
         }
+        boolean square = latentHeight == latentWidth;
         if (requested > 0) {
-            if (!available.contains(requested)) {
-                throw new IllegalArgumentException("No cross-attention layers at " + requested + "x" + requested
-                        + " for a " + latentSide + "x" + latentSide + " latent; available: " + available);
+            List<String> available = new ArrayList<>();
+            for (int factor : factors) {
+                int height = latentHeight / factor;
+                int width = latentWidth / factor;
+                if (Math.max(height, width) == requested) {
+                    return factor;
+                }
+                available.add(square ? String.valueOf(height) : height + "x" + width);
             }
-            return requested;
+            Collections.reverse(available);
+            throw new IllegalArgumentException(square
+                    ? "No cross-attention layers at " + requested + "x" + requested + " for a " + latentHeight + "x"
+                    + latentWidth + " latent; available: " + available
+                    : "No cross-attention layers whose maps' larger side is " + requested + " for a " + latentHeight
+                    + "x" + latentWidth + " (height x width) latent; available (height x width): " + available);
         }
         int best = -1;
-        for (int candidate : available) {
-            // nearest to 16; on a tie (e.g. 12 and 24 for SD 2.1 at 768 px) the finer map
-            if (best < 0 || Math.abs(candidate - PREFERRED_ATTENTION_RESOLUTION)
-                    <= Math.abs(best - PREFERRED_ATTENTION_RESOLUTION)) {
-                best = candidate;
+        double bestDistance = Double.POSITIVE_INFINITY;
+        // finest first: on a tie (e.g. 12 and 24 for SD 2.1 at 768 px) the finer map, as before
+        for (int factor : factors) {
+            // sqrt(h * h) == h exactly, so a square latent compares its sides as it always has
+            double side = Math.sqrt((double) (latentHeight / factor) * (latentWidth / factor));
+            double distance = Math.abs(side - PREFERRED_ATTENTION_RESOLUTION);
+            if (best < 0 || distance < bestDistance) {
+                best = factor;
+                bestDistance = distance;
             }
         }
         return best;

@@ -26,8 +26,9 @@ import java.util.Objects;
  * @param seed           seeds the initial latent ({@code torch.randn} with {@code manual_seed(seed)} on the CPU,
  *                       reproduced exactly) unless {@code initialLatent} is given
  * @param initialLatent  the initial latent {@code [1, 4, h, w]}, or {@code null} to draw it from {@code seed}
- * @param imageSize      side of the square image in pixels (a multiple of 8), or 0 for the model's default
- *                       ({@code sample_size} × 8: 512 for SD 1.x); ignored when an initial latent is given
+ * @param width          image width in pixels (a multiple of 8), or 0 for the model's default ({@code sample_size}
+ *                       × 8: 512 for SD 1.x); ignored when an initial latent is given
+ * @param height         image height in pixels likewise; the latent is {@code [1, 4, height/8, width/8]}
  * @param schedule       the denoising schedule
  * @param swr            the soft-weighted regularization
  * @param ito            the inference-time optimization
@@ -36,7 +37,7 @@ import java.util.Objects;
  *                       the final layer norm; SDXL: {@code hidden_states[-(k + 2)]})
  */
 public record SuppressionRequest(String prompt, List<String> suppressWords, List<Integer> tokenIndices,
-                                 String negativePrompt, long seed, Tensor initialLatent, int imageSize,
+                                 String negativePrompt, long seed, Tensor initialLatent, int width, int height,
                                  ScheduleOptions schedule, SwrOptions swr, ItoOptions ito, int clipSkip) {
 
     /** The reference's ITO step scale for generated images. */
@@ -164,10 +165,7 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         if (clipSkip < 0 || clipSkip > MAX_CLIP_SKIP) {
             throw new IllegalArgumentException("clipSkip must be in 0.." + MAX_CLIP_SKIP + ", got " + clipSkip);
         }
-        if (imageSize < 0 || imageSize % 8 != 0) {
-            throw new IllegalArgumentException("imageSize must be a multiple of 8 (0 = the model's default), got "
-                    + imageSize);
-        }
+        ImageSizes.check(width, height);
         if (initialLatent != null && (initialLatent.rank() != 4 || initialLatent.dim(0) != 1)) {
             throw new IllegalArgumentException("initialLatent must be [1, channels, h, w], got " + initialLatent);
         }
@@ -178,6 +176,15 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
                     + " on: widen it with itoWindow (--ito-window start:end, as fractions) or name the steps with "
                     + "itoSteps (--ito-steps first-last), or turn ITO off (itoIterations 0)");
         }
+    }
+
+    /**
+     * The side of a square image ({@code width == height}), 0 for the model's default.
+     *
+     * @throws IllegalStateException for a rectangle: read {@link #width()} and {@link #height()}
+     */
+    public int imageSize() {
+        return ImageSizes.side(width, height);
     }
 
     /** The first step of the suppressed branch, {@code ⌈(1−τ)·S⌉}. */
@@ -223,7 +230,8 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         builder.fastIto = ito.fast();
         builder.itoAudit = ito.audit();
         builder.negativePrompt = negativePrompt;
-        builder.imageSize = imageSize;
+        builder.width = width;
+        builder.height = height;
         builder.clipSkip = clipSkip;
         return builder;
     }
@@ -249,7 +257,8 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
         private Mode mode = Mode.FAST;
         private HeadAveraging itoHeadAveraging = HeadAveraging.FIRST_HALF_OF_HEADS;
         private int attentionResolution;
-        private int imageSize;
+        private int width;
+        private int height;
         private boolean suppressedOnly;
         private FastItoOptions fastIto = FastItoOptions.DEFAULT;
         private int clipSkip;
@@ -393,15 +402,41 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
             return this;
         }
 
-        /** Side of the ITO attention maps (default 0: the level nearest to 16). */
+        /**
+         * Side of the ITO attention maps, for a rectangle their larger side (default 0: the level whose maps hold
+         * the pixel count nearest to 16×16).
+         */
         public Builder attentionResolution(int resolution) {
             this.attentionResolution = resolution;
             return this;
         }
 
-        /** Side of the square image in pixels, a multiple of 8 (default 0: the model's own size). */
+        /**
+         * Side of a square image in pixels, a multiple of 8 (default 0: the model's own size): sets both
+         * {@link #width(int)} and {@link #height(int)}.
+         */
         public Builder imageSize(int pixels) {
-            this.imageSize = pixels;
+            this.width = pixels;
+            this.height = pixels;
+            return this;
+        }
+
+        /** Image width in pixels, a multiple of 8 (default 0: the model's own size). */
+        public Builder width(int pixels) {
+            this.width = pixels;
+            return this;
+        }
+
+        /** Image height in pixels, a multiple of 8 (default 0: the model's own size). */
+        public Builder height(int pixels) {
+            this.height = pixels;
+            return this;
+        }
+
+        /** {@link #width(int)} and {@link #height(int)} at once. */
+        public Builder size(int width, int height) {
+            this.width = width;
+            this.height = height;
             return this;
         }
 
@@ -428,7 +463,7 @@ public record SuppressionRequest(String prompt, List<String> suppressWords, List
          */
         public SuppressionRequest build() {
             return new SuppressionRequest(prompt, suppressWords, tokenIndices, negativePrompt, seed, initialLatent,
-                    imageSize, new ScheduleOptions(steps, guidanceScale, mode, suppressedOnly),
+                    width, height, new ScheduleOptions(steps, guidanceScale, mode, suppressedOnly),
                     new SwrOptions(swrVariant, alpha, tau),
                     new ItoOptions(itoIterations, itoStepScale, itoWindow, lossWeights, itoHeadAveraging,
                             attentionResolution, fastIto, itoAudit), clipSkip);

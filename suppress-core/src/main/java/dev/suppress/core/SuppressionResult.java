@@ -19,7 +19,8 @@ import java.util.Objects;
  * @param suppressedLatent    the suppressed branch's final latent {@code [1, 4, h, w]}
  * @param suppressedTokens    the prompt-token indices that were suppressed (or strengthened), ascending
  * @param attention           per-token cross-attention maps of both branches
- * @param attentionResolution the side of the ITO attention maps that was used
+ * @param attentionResolution the side of the ITO attention maps that was used, for a rectangle their larger side
+ *                            ({@link TokenAttention#height()} and {@link TokenAttention#width()} give both)
  * @param itoSteps            the ITO losses of each optimised step
  * @param itoAudits           the matched-state audit of each ITO step (empty unless asked for)
  * @param work                the UNet work it took

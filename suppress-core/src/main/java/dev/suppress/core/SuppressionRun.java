@@ -41,13 +41,18 @@ final class SuppressionRun {
     private final Schedule schedule;
     private final Set<Integer> itoSteps;
     private final int erasureStartStep;
-    final int resolution;
+    /** The height and width of the ITO and display maps. */
+    final int mapHeight;
+    final int mapWidth;
     final MapAverage originalMaps;
     final MapAverage suppressedMaps;
     private final NumericalHealth health;
     private Tensor regularisedEmbedding;
 
     /**
+     * @param mapHeight         the height of the ITO and display attention maps (the latent's over the level's
+     *                          downsampling)
+     * @param mapWidth          their width
      * @param optimization      ITO's gradient steps on the run's counted probe
      * @param auditOptimization the audit's, outside the work count, or null without an audit
      * @param auditDenoiser     the audit's denoiser, outside the work count, or null
@@ -57,7 +62,7 @@ final class SuppressionRun {
      */
     SuppressionRun(SuppressionRequest request, ProgressListener listener, int promptLength, int[] negatives,
                    Tensor embedding, IntFunction<Tensor> unconditional, DenoiserWithAttention denoiser,
-                   DdimScheduler scheduler, int resolution, RunClock clock, InferenceTimeOptimization optimization,
+                   DdimScheduler scheduler, int mapHeight, int mapWidth, RunClock clock, InferenceTimeOptimization optimization,
                    InferenceTimeOptimization auditOptimization, DenoiserWithAttention auditDenoiser,
                    NumericalHealth health, PooledEmbeddings pooled) {
         this.request = request;
@@ -68,17 +73,18 @@ final class SuppressionRun {
         this.unconditional = unconditional;
         this.scheduler = scheduler;
         this.health = health;
-        this.resolution = resolution;
+        this.mapHeight = mapHeight;
+        this.mapWidth = mapWidth;
         boolean fast = request.schedule().mode() == Mode.FAST;
         this.regularization = new SoftWeightedRegularization(request.swr().variant(), request.swr().alpha());
-        this.itoCapture = AttentionCapture.reference(resolution, request.ito().headAveraging());
+        this.itoCapture = AttentionCapture.reference(mapHeight, mapWidth, request.ito().headAveraging());
         // Reference mode displays every head, as the reference's batch-2 passes average them; fast mode reads its
         // ITO maps from the same passes, so it displays the heads the ITO uses.
-        AttentionCapture displayCapture = fast ? itoCapture : new AttentionCapture(resolution,
+        AttentionCapture displayCapture = fast ? itoCapture : new AttentionCapture(mapHeight, mapWidth,
                 EnumSet.of(UNetPlace.UP, UNetPlace.DOWN), EnumSet.of(UNetPlace.UP, UNetPlace.DOWN, UNetPlace.MID),
                 HeadAveraging.ALL_HEADS, Set.of());
-        this.originalMaps = new MapAverage(resolution);
-        this.suppressedMaps = new MapAverage(resolution);
+        this.originalMaps = new MapAverage(mapHeight, mapWidth);
+        this.suppressedMaps = new MapAverage(mapHeight, mapWidth);
         this.stepper = new BranchStepper(denoiser, scheduler, request.schedule().guidanceScale(), displayCapture,
                 originalMaps, suppressedMaps, clock, pooled);
         AttentionLoss loss = new AttentionLoss(promptLength, negatives, request.ito().lossWeights(),

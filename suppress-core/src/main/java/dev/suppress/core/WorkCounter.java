@@ -43,7 +43,7 @@ final class WorkCounter {
     }
 
     private double fraction(AttentionCapture capture, Tensor latents) {
-        return denoiser.attentionPassFraction(capture, latents.dim(3));
+        return denoiser.attentionPassFraction(capture, latents.dim(2), latents.dim(3));
     }
 
     private void countProbe(double forwardShare, long forwardNanos, long backwardNanos) {
@@ -92,6 +92,11 @@ final class WorkCounter {
             @Override
             public double attentionPassFraction(AttentionCapture capture, int latentSide) {
                 return denoiser.attentionPassFraction(capture, latentSide);
+            }
+
+            @Override
+            public double attentionPassFraction(AttentionCapture capture, int latentHeight, int latentWidth) {
+                return denoiser.attentionPassFraction(capture, latentHeight, latentWidth);
             }
 
             @Override

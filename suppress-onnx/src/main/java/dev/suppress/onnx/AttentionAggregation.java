@@ -20,12 +20,7 @@ interface AttentionAggregation {
 
     /** Core's aggregation (ALGORITHM.md §4): the mean over the captured layers and the selected heads. */
     static AttentionAggregation core() {
-        return (raw, capture) -> {
-            if (raw.latentHeight() != raw.latentWidth()) {
-                throw new IllegalArgumentException("Attention capture needs square latents, got "
-                        + raw.latentHeight() + "x" + raw.latentWidth());
-            }
-            return new AttentionAggregator(raw.layers(), raw.latentHeight(), capture).aggregate(raw.probabilities());
-        };
+        return (raw, capture) -> new AttentionAggregator(raw.layers(), raw.latentHeight(), raw.latentWidth(),
+                capture).aggregate(raw.probabilities());
     }
 }

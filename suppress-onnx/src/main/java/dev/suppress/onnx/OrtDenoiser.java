@@ -31,6 +31,7 @@ import java.util.Collection;
 import java.util.HashSet;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -255,20 +256,21 @@ final class OrtDenoiser implements DenoiserWithAttention {
     /**
      * The layers a capture needs for latents of this size: those it aggregates and those it wants raw.
      *
-     * @throws IllegalArgumentException when the latents are not square, a raw layer is not in this UNet, or
-     *                                  nothing is selected
+     * @throws IllegalArgumentException when the latents are not {@code [batch, C, h, w]}, a raw layer is not in this
+     *                                  UNet, or nothing is selected
      */
     Set<AttentionLayerId> layersFor(AttentionCapture capture, Tensor latents) {
-        if (latents.rank() != 4 || latents.dim(2) != latents.dim(3)) {
-            throw new IllegalArgumentException("Attention capture needs square latents [batch, 4, s, s], got "
-                    + latents);
+        if (latents.rank() != 4) {
+            throw new IllegalArgumentException("Attention capture needs latents [batch, 4, h, w], got " + latents);
         }
-        int side = latents.dim(2);
+        int height = latents.dim(2);
+        int width = latents.dim(3);
+        boolean square = height == width;
         Set<AttentionLayerId> layers = new LinkedHashSet<>();
-        Set<Integer> resolutions = new TreeSet<>();
+        Set<Integer> factors = new TreeSet<>();
         for (AttentionLayerInfo layer : description.attentionLayers()) {
-            resolutions.add(layer.resolution(side));
-            if (capture.aggregates(layer, side)) {
+            factors.add(layer.downsampleFactor());
+            if (capture.aggregates(layer, height, width)) {
                 layers.add(layer.id());
             }
         }
@@ -277,9 +279,15 @@ final class OrtDenoiser implements DenoiserWithAttention {
             layers.add(id);
         }
         if (layers.isEmpty()) {
+            List<String> sizes = new ArrayList<>();
+            for (int factor : factors) {
+                sizes.add(square ? String.valueOf(height / factor) : height / factor + "x" + width / factor);
+            }
+            Collections.reverse(sizes);
             throw new IllegalArgumentException("The capture selects no attention layer: resolution "
-                    + capture.resolution() + " for latents of side " + side + ", but this UNet's layers work at "
-                    + resolutions);
+                    + (capture.height() == capture.width() ? String.valueOf(capture.height()) : capture.sizeText())
+                    + " for latents of " + (square ? "side " + height : height + "x" + width + " (height x width)")
+                    + ", but this UNet's layers work at " + sizes);
         }
         return layers;
     }

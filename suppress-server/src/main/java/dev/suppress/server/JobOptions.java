@@ -26,7 +26,8 @@ import java.util.function.Supplier;
 
 /**
  * The options of a job as a client sends them: a JSON object whose field names are the CLI's long options in
- * camelCase ({@code --ito-iterations} is {@code itoIterations}, {@code --size} is {@code size}), each with the
+ * camelCase ({@code --ito-iterations} is {@code itoIterations}, {@code --size} is {@code size}, {@code --width} and
+ * {@code --height} are {@code width} and {@code height}), each with the
  * CLI's values ({@code "mode": "reference"}, {@code "swr": "soft-weight"}). A field that is absent keeps the
  * library's default (see {@link SuppressionRequest}).
  *
@@ -40,8 +41,8 @@ final class JobOptions {
     /** Every field of a generation, in the order the README lists them. */
     static final Set<String> GENERATE_FIELDS = Set.of("prompt", "suppress", "tokenIndices", "seed", "steps",
             "guidance", "swr", "alpha", "strengthen", "tau", "itoIterations", "itoStepScale", "maxItoStep",
-            "lossWeights", "negativePrompt", "headAveraging", "attentionResolution", "size", "mode",
-            "suppressedOnly");
+            "lossWeights", "negativePrompt", "headAveraging", "attentionResolution", "size", "width", "height",
+            "mode", "suppressedOnly");
 
     /** The fields only an edit has (besides the uploaded photo). */
     static final Set<String> EDIT_FIELDS = Set.of("inversion", "nullTextSteps");
@@ -86,6 +87,8 @@ final class JobOptions {
     private final HeadAveraging headAveraging;
     private final Integer attentionResolution;
     private final Integer size;
+    private final Integer width;
+    private final Integer height;
     private final Mode mode;
     private final boolean suppressedOnly;
     private final Inversion inversion;
@@ -129,6 +132,12 @@ final class JobOptions {
         this.headAveraging = choice(json, "headAveraging", HEAD_AVERAGING_NAMES);
         this.attentionResolution = integer(json, "attentionResolution");
         this.size = integer(json, "size");
+        this.width = integer(json, "width");
+        this.height = integer(json, "height");
+        if (size != null && (width != null || height != null)) {
+            throw new BadRequestException("size", "'size' sets both the width and the height; send either 'size' "
+                    + "or 'width'/'height', not both");
+        }
         this.mode = choice(json, "mode", MODE_NAMES);
         this.suppressedOnly = bool(json, "suppressedOnly");
         this.inversion = choice(json, "inversion", INVERSION_NAMES);
@@ -256,6 +265,12 @@ final class JobOptions {
         if (size != null) {
             builder.imageSize(size);
         }
+        if (width != null) {
+            builder.width(width);
+        }
+        if (height != null) {
+            builder.height(height);
+        }
         if (mode != null) {
             builder.mode(mode);
         }
@@ -324,6 +339,9 @@ final class JobOptions {
         if (message.startsWith("Null-text inversion")) {
             return "inversion";
         }
+        if (message.startsWith("Editing works on square images")) {
+            return "width";
+        }
         String first = message.split("[^A-Za-z]", 2)[0];
         return LIBRARY_NAMES.getOrDefault(first, null);
     }
@@ -336,6 +354,8 @@ final class JobOptions {
         }
         names.put("guidanceScale", "guidance");
         names.put("imageSize", "size");
+        names.put("width", "width");
+        names.put("height", "height");
         return Map.copyOf(names);
     }
 

@@ -325,7 +325,7 @@ public final class SuppressServer implements AutoCloseable {
         } catch (InsufficientMemoryException e) {
             throw new BadRequestException("width", e.getMessage(), e);
         } catch (IllegalArgumentException e) {
-            throw new BadRequestException(null, e.getMessage(), e);
+            throw new BadRequestException(JobOptions.fieldOf(e.getMessage()), e.getMessage(), e);
         }
     }
 

@@ -315,6 +315,37 @@ class SuppressServerApiTest {
         }
     }
 
+    @Test
+    void widthAndHeightMakeANonSquareImage() throws IOException {
+        ObjectNode options = smallJob(2).put("itoIterations", 0);
+        options.remove("size");
+        options.put("width", 2 * SIZE).put("height", SIZE);
+        ApiClient.Reply accepted = client.post("/api/v1/jobs", options);
+        assertEquals(202, accepted.status(), accepted.text());
+        String id = accepted.json().get("id").asText();
+        List<ApiClient.Event> events = client.events(id);
+        assertEquals("done", events.get(events.size() - 1).name(), events.get(events.size() - 1).data().toString());
+        JsonNode done = client.get("/api/v1/jobs/" + id).json();
+        assertEquals(2 * SIZE, done.get("options").get("width").asInt(), done.toString());
+        for (String name : List.of("suppressed", "original")) {
+            BufferedImage served = png(done.get("images").get(name).asText());
+            assertEquals(2 * SIZE, served.getWidth(), name);
+            assertEquals(SIZE, served.getHeight(), name);
+        }
+    }
+
+    @Test
+    void badWidthsAndHeightsAre400NamingTheField() {
+        ObjectNode wide = smallJob(4);
+        wide.remove("size");
+        assertBadRequest(wide.deepCopy().put("width", 60), "width", "width must be a multiple of 8");
+        assertBadRequest(wide.deepCopy().put("height", -8), "height", "height must be a multiple of 8");
+        assertBadRequest(wide.deepCopy().put("width", "wide"), "width", "must be an integer");
+        // a multiple of 8 that the UNet's levels cannot halve: the model's check names the side
+        assertBadRequest(wide.deepCopy().put("width", SIZE).put("height", SIZE + 8), "height", "height 72");
+        assertBadRequest(smallJob(4).put("width", 2 * SIZE), "size", "either 'size' or 'width'/'height'");
+    }
+
     private static void assertBadRequest(ObjectNode options, String field, String message) {
         ApiClient.Reply reply = client.post("/api/v1/jobs", options);
         assertEquals(400, reply.status(), reply.text());

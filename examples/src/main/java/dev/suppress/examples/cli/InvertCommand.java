@@ -50,6 +50,14 @@ final class InvertCommand implements Callable<Integer> {
             description = "Side of the square image, a multiple of 8; default: the model's (512 for SD 1.x).")
     Integer imageSize;
 
+    @Option(names = "--width", paramLabel = "PIXELS",
+            description = "Image width; inversion works on squares, so it must equal --height. Not with --size.")
+    Integer width;
+
+    @Option(names = "--height", paramLabel = "PIXELS",
+            description = "Image height; inversion works on squares, so it must equal --width. Not with --size.")
+    Integer height;
+
     @Option(names = "--out", required = true, paramLabel = "FILE",
             description = "The inversion file to write (safetensors: 'inverted', 'unconditional.<step>' and the "
                     + "fingerprint of what it was made from).")
@@ -78,9 +86,7 @@ final class InvertCommand implements Callable<Integer> {
         if (guidance != null) {
             builder.guidanceScale(guidance);
         }
-        if (imageSize != null) {
-            builder.imageSize(imageSize);
-        }
+        RequestOptions.applySize(imageSize, width, height, builder::imageSize, builder::width, builder::height);
         return builder.build();
     }
 

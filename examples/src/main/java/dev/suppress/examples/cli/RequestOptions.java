@@ -9,6 +9,7 @@ import dev.suppress.core.swr.SoftWeightedRegularization;
 import picocli.CommandLine.Option;
 
 import java.util.List;
+import java.util.function.IntConsumer;
 
 /**
  * The options of a {@link SuppressionRequest}, one flag per component. An option that is not given leaves the
@@ -104,12 +105,22 @@ final class RequestOptions {
     HeadAveraging headAveraging;
 
     @Option(names = "--attention-resolution", paramLabel = "N",
-            description = "Side of the ITO attention maps; default: the UNet level nearest to 16.")
+            description = "Side of the ITO attention maps (their larger side for a non-square image); default: the "
+                    + "UNet level whose maps hold the pixel count nearest to 16x16.")
     Integer attentionResolution;
 
     @Option(names = "--size", paramLabel = "PIXELS",
-            description = "Side of the square image, a multiple of 8; default: the model's (512 for SD 1.x).")
+            description = "Side of a square image (width and height), a multiple of 8; default: the model's (512 "
+                    + "for SD 1.x).")
     Integer imageSize;
+
+    @Option(names = "--width", paramLabel = "PIXELS",
+            description = "Image width, a multiple of 8; default: the model's. Not with --size.")
+    Integer width;
+
+    @Option(names = "--height", paramLabel = "PIXELS",
+            description = "Image height, a multiple of 8; default: the model's. Not with --size.")
+    Integer height;
 
     @Option(names = "--mode", paramLabel = "MODE", converter = Converters.ModeConverter.class,
             description = "The schedule: fast (default: the same method for under half the UNet work) or reference "
@@ -204,9 +215,7 @@ final class RequestOptions {
         if (attentionResolution != null) {
             builder.attentionResolution(attentionResolution);
         }
-        if (imageSize != null) {
-            builder.imageSize(imageSize);
-        }
+        applySize(imageSize, width, height, builder::imageSize, builder::width, builder::height);
         if (mode != null) {
             builder.mode(mode);
         }
@@ -214,5 +223,29 @@ final class RequestOptions {
             builder.suppressedOnly(true);
         }
         return builder;
+    }
+
+    /**
+     * Applies {@code --size} or {@code --width}/{@code --height} (either may be left out: the model's side).
+     *
+     * @throws IllegalArgumentException when {@code --size} comes with {@code --width} or {@code --height}
+     */
+    static void applySize(Integer size, Integer width, Integer height, IntConsumer setSize, IntConsumer setWidth,
+                          IntConsumer setHeight) {
+        if (size != null && (width != null || height != null)) {
+            throw new IllegalArgumentException("--size sets both the width and the height; give either --size or "
+                    + "--width/--height, not both (got --size " + size
+                    + (width != null ? " --width " + width : "") + (height != null ? " --height " + height : "")
+                    + ")");
+        }
+        if (size != null) {
+            setSize.accept(size);
+        }
+        if (width != null) {
+            setWidth.accept(width);
+        }
+        if (height != null) {
+            setHeight.accept(height);
+        }
     }
 }

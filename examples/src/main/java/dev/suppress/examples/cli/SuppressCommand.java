@@ -205,9 +205,11 @@ abstract class SuppressCommand implements Callable<Integer> {
         }
         stdout.println("images: " + images.get(0).toAbsolutePath() + " (" + outcome.caption() + ")"
                 + (others.isEmpty() ? "" : ", " + String.join(", ", others)));
-        stdout.printf(Locale.ROOT, "cross-attention: %s (%dx%d maps per prompt token; top row original, bottom row "
+        int mapWidth = result.attention().width();
+        int mapHeight = result.attention().height();
+        stdout.printf(Locale.ROOT, "cross-attention: %s (%dx%d%s maps per prompt token; top row original, bottom row "
                         + "suppressed; %s marks a suppressed token)%n", images.get(images.size() - 1).toAbsolutePath(),
-                result.attentionResolution(), result.attentionResolution(), OutputFiles.SUPPRESSED_MARK);
+                mapWidth, mapHeight, mapWidth == mapHeight ? "" : " (width x height)", OutputFiles.SUPPRESSED_MARK);
         if (saveLatents != null) {
             stdout.println("latents: " + saveLatents.toAbsolutePath() + (result.hasOriginal()
                     ? " (tensors 'original' and 'suppressed'" : " (tensor 'suppressed'")

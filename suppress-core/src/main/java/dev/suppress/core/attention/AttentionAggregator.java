@@ -25,7 +25,7 @@ import java.util.TreeSet;
  * ({@code get_average_attention}); that factor is not applied here (the loss does not depend on it, ALGORITHM.md §4).
  *
  * <p>Raw probabilities are {@code [batch*heads, pixels, keys]} with batch-major rows ({@code b*heads + h}), query
- * pixels row-major over the layer's {@code res x res} map, keys the 77 tokens (cross) or the {@code res*res} pixels
+ * pixels row-major over the layer's {@code h x w} map, keys the 77 tokens (cross) or the {@code h*w} pixels
  * (self): the layout of diffusers' {@code Attention.get_attention_scores}. Sums are accumulated in float64.
  *
  * <p>Immutable and thread-safe.
@@ -33,7 +33,8 @@ import java.util.TreeSet;
 public final class AttentionAggregator {
 
     private final AttentionCapture capture;
-    private final int latentSide;
+    private final int latentHeight;
+    private final int latentWidth;
     private final List<AttentionLayerInfo> crossLayers;
     private final List<AttentionLayerInfo> selfLayers;
     private final List<AttentionLayerInfo> rawLayers;
@@ -44,18 +45,33 @@ public final class AttentionAggregator {
     /**
      * @param layers     every attention layer of the UNet (as {@code UNetDescription.attentionLayers()}), ids
      *                   distinct; not modified
-     * @param latentSide the side of the latent the UNet runs on (64 for SD 1.x at 512 px)
+     * @param latentSide the side of the square latent the UNet runs on (64 for SD 1.x at 512 px)
      * @param capture    what to average
      * @throws IllegalArgumentException when the capture names places with no layer at its resolution, asks for
      *                                  a raw layer the UNet lacks, or selects no layer at all
      */
     public AttentionAggregator(List<AttentionLayerInfo> layers, int latentSide, AttentionCapture capture) {
+        this(layers, latentSide, latentSide, capture);
+    }
+
+    /**
+     * @param layers       every attention layer of the UNet, ids distinct; not modified
+     * @param latentHeight the height of the latent the UNet runs on
+     * @param latentWidth  its width
+     * @param capture      what to average: its maps {@code height x width} select the layers at that level
+     * @throws IllegalArgumentException when the capture names places with no layer at its map size, asks for
+     *                                  a raw layer the UNet lacks, or selects no layer at all
+     */
+    public AttentionAggregator(List<AttentionLayerInfo> layers, int latentHeight, int latentWidth,
+                               AttentionCapture capture) {
         Objects.requireNonNull(layers, "layers");
         this.capture = Objects.requireNonNull(capture, "capture");
-        if (latentSide < 1) {
-            throw new IllegalArgumentException("latentSide must be positive, got " + latentSide);
+        if (latentHeight < 1 || latentWidth < 1) {
+            throw new IllegalArgumentException("The latent's height and width must be positive, got " + latentHeight
+                    + "x" + latentWidth);
         }
-        this.latentSide = latentSide;
+        this.latentHeight = latentHeight;
+        this.latentWidth = latentWidth;
         Set<AttentionLayerId> seen = new HashSet<>();
         List<AttentionLayerInfo> cross = new ArrayList<>();
         List<AttentionLayerInfo> self = new ArrayList<>();
@@ -65,7 +81,7 @@ public final class AttentionAggregator {
             if (!seen.add(layer.id())) {
                 throw new IllegalArgumentException("Attention layer " + layer.id() + " is listed twice");
             }
-            boolean aggregated = capture.aggregates(layer, latentSide);
+            boolean aggregated = capture.aggregates(layer, latentHeight, latentWidth);
             if (aggregated) {
                 (layer.id().kind() == AttentionKind.CROSS ? cross : self).add(layer);
             }
@@ -101,16 +117,23 @@ public final class AttentionAggregator {
         if (places.isEmpty() || !selected.isEmpty()) {
             return;
         }
-        Set<Integer> resolutions = new TreeSet<>((a, b) -> Integer.compare(b, a));
+        boolean square = latentHeight == latentWidth;
+        Set<Integer> factors = new TreeSet<>();
         for (AttentionLayerInfo layer : layers) {
             if (layer.id().kind() == kind && places.contains(layer.id().place())) {
-                resolutions.add(layer.resolution(latentSide));
+                factors.add(layer.downsampleFactor());
             }
         }
+        List<String> sizes = new ArrayList<>();
+        for (int factor : factors) {
+            sizes.add(square ? String.valueOf(latentHeight / factor)
+                    : latentHeight / factor + "x" + latentWidth / factor);
+        }
         throw new IllegalArgumentException("No " + kind.name().toLowerCase(java.util.Locale.ROOT)
-                + "-attention layer at " + capture.resolution() + "x" + capture.resolution() + " in places "
-                + new TreeSet<>(places) + " for a latent of side " + latentSide + "; those places have "
-                + (resolutions.isEmpty() ? "no such layer" : "layers at resolutions " + resolutions));
+                + "-attention layer at " + capture.sizeText() + " in places " + new TreeSet<>(places) + " for a "
+                + (square ? "latent of side " + latentHeight : latentHeight + "x" + latentWidth + " (height x width) "
+                + "latent") + "; those places have "
+                + (sizes.isEmpty() ? "no such layer" : "layers at resolutions " + sizes));
     }
 
     private int keptHeadCount(List<AttentionLayerInfo> layers) {
@@ -147,8 +170,8 @@ public final class AttentionAggregator {
      *
      * @param probabilities raw softmax probabilities {@code [batch*heads, pixels, keys]} of at least every layer
      *                      in {@link #requiredLayers()} (others are ignored); not modified
-     * @return cross maps {@code [batch, res, res, keys]} ({@code keys = 0} when no cross places are captured),
-     * self maps {@code [batch, res, res, res*res]} (last dimension 0 when no self places are captured), and the
+     * @return cross maps {@code [batch, h, w, keys]} ({@code keys = 0} when no cross places are captured),
+     * self maps {@code [batch, h, w, h*w]} (last dimension 0 when no self places are captured), and the
      * raw tensors of the capture's {@code rawLayers}
      * @throws IllegalArgumentException when a layer is missing or has the wrong shape, or the batch sizes differ
      */
@@ -172,7 +195,8 @@ public final class AttentionAggregator {
                         + layer.heads() + " and " + batchSource.heads() + " heads)");
             }
         }
-        int res = capture.resolution();
+        int height = capture.height();
+        int width = capture.width();
         int crossKeys = crossLayers.isEmpty() ? 0 : probabilities.get(crossLayers.get(0).id()).dim(2);
         for (AttentionLayerInfo layer : crossLayers) {
             int keys = probabilities.get(layer.id()).dim(2);
@@ -181,15 +205,15 @@ public final class AttentionAggregator {
                         + keys + " keys but those of " + crossLayers.get(0).id() + " have " + crossKeys);
             }
         }
-        int selfKeys = selfLayers.isEmpty() ? 0 : res * res;
+        int selfKeys = selfLayers.isEmpty() ? 0 : height * width;
         Tensor cross = average(crossLayers, probabilities, batch, crossKeys, crossHeadsPerElement);
         Tensor self = average(selfLayers, probabilities, batch, selfKeys, selfHeadsPerElement);
         Map<AttentionLayerId, Tensor> raw = new LinkedHashMap<>();
         for (AttentionLayerInfo layer : rawLayers) {
             raw.put(layer.id(), probabilities.get(layer.id()));
         }
-        return new AttentionMaps(cross.reshape(batch, res, res, crossKeys), self.reshape(batch, res, res, selfKeys),
-                raw);
+        return new AttentionMaps(cross.reshape(batch, height, width, crossKeys),
+                self.reshape(batch, height, width, selfKeys), raw);
     }
 
     private static List<String> names(Set<AttentionLayerId> ids) {
@@ -200,26 +224,27 @@ public final class AttentionAggregator {
         return names;
     }
 
-    /** Checks {@code [batch*heads, res*res, keys]} and returns the batch size. */
+    /** Checks {@code [batch*heads, h*w, keys]} and returns the batch size. */
     private int checkShape(AttentionLayerInfo layer, Tensor tensor) {
-        int side = layer.resolution(latentSide);
-        int pixels = side * side;
+        int mapHeight = layer.resolution(latentHeight);
+        int mapWidth = layer.resolution(latentWidth);
+        int pixels = mapHeight * mapWidth;
         if (tensor.rank() != 3 || tensor.dim(0) % layer.heads() != 0 || tensor.dim(0) == 0
                 || tensor.dim(1) != pixels
                 || (layer.id().kind() == AttentionKind.SELF && tensor.dim(2) != pixels)) {
             String keys = layer.id().kind() == AttentionKind.SELF ? String.valueOf(pixels) : "keys";
             throw new IllegalArgumentException("Attention probabilities of " + layer.id() + " (" + layer.modulePath()
                     + ") have shape " + Arrays.toString(tensor.shape()) + "; expected [batch*" + layer.heads()
-                    + ", " + pixels + ", " + keys + "] for its " + side + "x" + side + " map (latent side "
-                    + latentSide + ")");
+                    + ", " + pixels + ", " + keys + "] for its " + mapHeight + "x" + mapWidth + " map ("
+                    + (latentHeight == latentWidth ? "latent side " + latentHeight
+                    : "latent " + latentHeight + "x" + latentWidth) + ")");
         }
         return tensor.dim(0) / layer.heads();
     }
 
     private Tensor average(List<AttentionLayerInfo> layers, Map<AttentionLayerId, Tensor> probabilities, int batch,
                            int keys, int headsPerElement) {
-        int res = capture.resolution();
-        int mapSize = res * res * keys;
+        int mapSize = capture.pixels() * keys;
         double[] sum = new double[batch * mapSize];
         for (AttentionLayerInfo layer : layers) {
             Tensor tensor = probabilities.get(layer.id());
@@ -246,22 +271,21 @@ public final class AttentionAggregator {
      * maps, the gradient with respect to each averaged layer's raw probabilities. A kept head's rows receive the
      * map gradient divided by the number of averaged (layer, head) pairs; dropped heads receive zeros.
      *
-     * @param crossGradient {@code [batch, res, res, keys]}, or {@code null} for no gradient through the cross
+     * @param crossGradient {@code [batch, h, w, keys]}, or {@code null} for no gradient through the cross
      *                      maps (the cross layers are then left out of the result); not modified
-     * @param selfGradient  {@code [batch, res, res, res*res]}, or {@code null} likewise; not modified
+     * @param selfGradient  {@code [batch, h, w, h*w]}, or {@code null} likewise; not modified
      * @return for each averaged layer (in forward order), {@code dL/d probabilities}
-     * {@code [batch*heads, res*res, keys]}; layers only captured raw are not included
+     * {@code [batch*heads, h*w, keys]}; layers only captured raw are not included
      * @throws IllegalArgumentException when a gradient does not have the shape of its map
      */
     public Map<AttentionLayerId, Tensor> backpropagate(Tensor crossGradient, Tensor selfGradient) {
         Map<AttentionLayerId, Tensor> out = new HashMap<>();
-        int res = capture.resolution();
         if (crossGradient != null) {
             checkGradient("crossGradient", crossGradient, -1);
             scatter(crossLayers, crossGradient, crossHeadsPerElement, out);
         }
         if (selfGradient != null) {
-            checkGradient("selfGradient", selfGradient, res * res);
+            checkGradient("selfGradient", selfGradient, capture.pixels());
             scatter(selfLayers, selfGradient, selfHeadsPerElement, out);
         }
         Map<AttentionLayerId, Tensor> ordered = new LinkedHashMap<>();
@@ -275,11 +299,12 @@ public final class AttentionAggregator {
     }
 
     private void checkGradient(String name, Tensor gradient, int keys) {
-        int res = capture.resolution();
-        if (gradient.rank() != 4 || gradient.dim(0) < 1 || gradient.dim(1) != res || gradient.dim(2) != res
+        int height = capture.height();
+        int width = capture.width();
+        if (gradient.rank() != 4 || gradient.dim(0) < 1 || gradient.dim(1) != height || gradient.dim(2) != width
                 || (keys >= 0 && gradient.dim(3) != keys)) {
             throw new IllegalArgumentException(name + " has shape " + Arrays.toString(gradient.shape())
-                    + "; expected [batch, " + res + ", " + res + ", " + (keys >= 0 ? String.valueOf(keys) : "keys")
+                    + "; expected [batch, " + height + ", " + width + ", " + (keys >= 0 ? String.valueOf(keys) : "keys")
                     + "]");
         }
     }
@@ -287,9 +312,8 @@ public final class AttentionAggregator {
     private void scatter(List<AttentionLayerInfo> layers, Tensor gradient, int headsPerElement,
                          Map<AttentionLayerId, Tensor> out) {
         int batch = gradient.dim(0);
-        int res = capture.resolution();
         int keys = gradient.dim(3);
-        int mapSize = res * res * keys;
+        int mapSize = capture.pixels() * keys;
         float[] scaled = new float[batch * mapSize];
         for (int i = 0; i < scaled.length; i++) {
             scaled[i] = (float) ((double) gradient.get(i) / headsPerElement);
@@ -302,7 +326,7 @@ public final class AttentionAggregator {
                     System.arraycopy(scaled, b * mapSize, layerGradient, (b * layer.heads() + h) * mapSize, mapSize);
                 }
             }
-            out.put(layer.id(), Tensor.wrapOwned(layerGradient, batch * layer.heads(), res * res, keys));
+            out.put(layer.id(), Tensor.wrapOwned(layerGradient, batch * layer.heads(), capture.pixels(), keys));
         }
     }
 }

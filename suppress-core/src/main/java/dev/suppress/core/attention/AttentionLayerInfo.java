@@ -8,7 +8,7 @@ import java.util.Objects;
  * @param id               the layer's place, kind and order
  * @param modulePath       the diffusers module path, e.g. {@code down_blocks.1.attentions.0.transformer_blocks.0.attn2}
  * @param downsampleFactor how much smaller the layer's feature map is than the latent (1, 2, 4, 8, ...): for a
- *                         latent of side {@code s} its maps are {@code s / downsampleFactor} pixels wide
+ *                         latent {@code h x w} its maps are {@code (h / downsampleFactor) x (w / downsampleFactor)}
  * @param heads            number of attention heads
  */
 public record AttentionLayerInfo(AttentionLayerId id, String modulePath, int downsampleFactor, int heads) {
@@ -24,7 +24,10 @@ public record AttentionLayerInfo(AttentionLayerId id, String modulePath, int dow
         }
     }
 
-    /** The side of this layer's attention maps for a latent {@code latentSide} pixels wide. */
+    /**
+     * The extent of this layer's attention maps along one axis of the latent: their side for a square latent of
+     * side {@code latentSide}, their height for a latent {@code latentSide} high, their width for one that wide.
+     */
     public int resolution(int latentSide) {
         return latentSide / downsampleFactor;
     }

@@ -66,10 +66,19 @@ public interface DenoiserWithAttention extends AutoCloseable {
      * Work accounting counts attention-only passes with it.
      *
      * @param capture    the capture
-     * @param latentSide the latent's side
+     * @param latentSide the side of a square latent
      */
     default double attentionPassFraction(AttentionCapture capture, int latentSide) {
         return 1.0;
+    }
+
+    /**
+     * {@link #attentionPassFraction(AttentionCapture, int)} for a latent {@code latentHeight x latentWidth}. By
+     * default a square latent asks the two-argument method (so that a wrapper overriding only that one still
+     * answers) and a rectangle gets 1.
+     */
+    default double attentionPassFraction(AttentionCapture capture, int latentHeight, int latentWidth) {
+        return latentHeight == latentWidth ? attentionPassFraction(capture, latentHeight) : 1.0;
     }
 
     /** Releases native resources. */

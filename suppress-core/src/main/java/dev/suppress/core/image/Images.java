@@ -116,45 +116,60 @@ public final class Images {
     /**
      * Renders one token's attention map as a heat map with the token written under it.
      *
-     * @param map   {@code [res, res]} (or any tensor of {@code res*res} values), not modified; normalised by its
-     *              maximum as the reference's {@code show_cross_attention} does
-     * @param size  side of the rendered map in pixels
+     * @param map   {@code [h, w]}, or any tensor of {@code res*res} values (a square), not modified; normalised by
+     *              its maximum as the reference's {@code show_cross_attention} does
+     * @param size  the longer side of the rendered map in pixels (its side for a square map)
      * @param label text under the map (the token), may be empty
      */
     public static BufferedImage heatMap(Tensor map, int size, String label) {
-        int side = (int) Math.round(Math.sqrt(map.size()));
-        if (side * side != map.size()) {
-            throw new IllegalArgumentException("A heat map needs a square map, got " + map);
+        int mapHeight;
+        int mapWidth;
+        if (map.rank() == 2) {
+            mapHeight = map.dim(0);
+            mapWidth = map.dim(1);
+        } else {
+            mapHeight = (int) Math.round(Math.sqrt(map.size()));
+            mapWidth = mapHeight;
+            if (mapHeight * mapWidth != map.size()) {
+                throw new IllegalArgumentException("A heat map needs a [h, w] map or a square number of values, got "
+                        + map);
+            }
+        }
+        if (mapHeight < 1 || mapWidth < 1) {
+            throw new IllegalArgumentException("A heat map needs a non-empty map, got " + map);
         }
         float[] values = map.toArray();
         float max = 0;
         for (float value : values) {
             max = Math.max(max, value);
         }
+        int longer = Math.max(mapHeight, mapWidth);
+        int width = Math.max(1, (int) Math.round((double) size * mapWidth / longer));
+        int height = Math.max(1, (int) Math.round((double) size * mapHeight / longer));
         int labelHeight = label.isEmpty() ? 0 : Math.max(14, size / 6);
-        BufferedImage out = new BufferedImage(size, size + labelHeight, BufferedImage.TYPE_INT_RGB);
-        int[] rgb = new int[size * size];
-        for (int y = 0; y < size; y++) {
-            int sourceY = Math.min(side - 1, y * side / size);
-            for (int x = 0; x < size; x++) {
-                int sourceX = Math.min(side - 1, x * side / size);
-                float level = max > 0 ? values[sourceY * side + sourceX] / max : 0f;
-                rgb[y * size + x] = inferno(level);
+        BufferedImage out = new BufferedImage(width, height + labelHeight, BufferedImage.TYPE_INT_RGB);
+        int[] rgb = new int[width * height];
+        for (int y = 0; y < height; y++) {
+            int sourceY = Math.min(mapHeight - 1, y * mapHeight / height);
+            for (int x = 0; x < width; x++) {
+                int sourceX = Math.min(mapWidth - 1, x * mapWidth / width);
+                float level = max > 0 ? values[sourceY * mapWidth + sourceX] / max : 0f;
+                rgb[y * width + x] = inferno(level);
             }
         }
-        out.setRGB(0, 0, size, size, rgb, 0, size);
+        out.setRGB(0, 0, width, height, rgb, 0, width);
         if (labelHeight > 0) {
             Graphics2D graphics = out.createGraphics();
             try {
                 graphics.setColor(Color.WHITE);
-                graphics.fillRect(0, size, size, labelHeight);
+                graphics.fillRect(0, height, width, labelHeight);
                 graphics.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING,
                         RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
                 graphics.setColor(Color.BLACK);
                 graphics.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, Math.max(10, labelHeight * 2 / 3)));
                 FontMetrics metrics = graphics.getFontMetrics();
-                int textX = Math.max(0, (size - metrics.stringWidth(label)) / 2);
-                graphics.drawString(label, textX, size + (labelHeight + metrics.getAscent()) / 2 - 2);
+                int textX = Math.max(0, (width - metrics.stringWidth(label)) / 2);
+                graphics.drawString(label, textX, height + (labelHeight + metrics.getAscent()) / 2 - 2);
             } finally {
                 graphics.dispose();
             }

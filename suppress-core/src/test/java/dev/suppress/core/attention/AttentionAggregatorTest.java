@@ -273,6 +273,130 @@ class AttentionAggregatorTest {
         }
     }
 
+    @Test
+    void aRectangularLatentGivesMapsOfItsHeightAndWidth() {
+        Random random = new Random(348);
+        List<AttentionLayerInfo> layers = List.of(
+                layer(UNetPlace.DOWN, AttentionKind.SELF, 0, 1, 2),
+                layer(UNetPlace.DOWN, AttentionKind.CROSS, 0, 1, 2),
+                layer(UNetPlace.MID, AttentionKind.SELF, 0, 2, 3),
+                layer(UNetPlace.MID, AttentionKind.CROSS, 0, 2, 3),
+                layer(UNetPlace.UP, AttentionKind.SELF, 0, 1, 3),
+                layer(UNetPlace.UP, AttentionKind.CROSS, 0, 1, 3));
+        int latentHeight = 4;
+        int latentWidth = 6;
+        int batch = 2;
+        int keys = 7;
+        Map<AttentionLayerId, Tensor> probabilities = new HashMap<>();
+        for (AttentionLayerInfo info : layers) {
+            int pixels = info.resolution(latentHeight) * info.resolution(latentWidth);
+            int layerKeys = info.id().kind() == AttentionKind.CROSS ? keys : pixels;
+            probabilities.put(info.id(), softmaxRows(random, batch * info.heads(), pixels, layerKeys));
+        }
+        for (HeadAveraging averaging : HeadAveraging.values()) {
+            AttentionCapture capture = AttentionCapture.reference(4, 6, averaging);
+            AttentionAggregator aggregator = new AttentionAggregator(layers, latentHeight, latentWidth, capture);
+            AttentionMaps maps = aggregator.aggregate(probabilities);
+            assertArrayEquals(new int[] {batch, 4, 6, keys}, maps.cross().shape());
+            assertArrayEquals(new int[] {batch, 4, 6, 24}, maps.self().shape());
+            assertEquals(4, maps.height());
+            assertEquals(6, maps.width());
+            // every query pixel's probabilities still sum to one after averaging, as for squares
+            for (Tensor map : List.of(maps.cross(), maps.self())) {
+                int rowLength = map.dim(3);
+                for (int row = 0; row < map.size() / rowLength; row++) {
+                    double sum = 0;
+                    for (int k = 0; k < rowLength; k++) {
+                        sum += map.get(row * rowLength + k);
+                    }
+                    assertEquals(1.0, sum, 1e-5, "row " + row + " of " + map);
+                }
+            }
+            TensorAssertions.assertClose("rectangular cross " + averaging, plainAverage(layers, probabilities,
+                    capture, latentHeight, latentWidth, AttentionKind.CROSS, batch, keys),
+                    maps.cross().toDoubleArray(), PLAIN_VERSION);
+            TensorAssertions.assertClose("rectangular self " + averaging, plainAverage(layers, probabilities,
+                    capture, latentHeight, latentWidth, AttentionKind.SELF, batch, 24),
+                    maps.self().toDoubleArray(), PLAIN_VERSION);
+            Tensor crossGradient = randomTensor(random, batch, 4, 6, keys);
+            Tensor selfGradient = randomTensor(random, batch, 4, 6, 24);
+            double forward = dot(maps.cross(), crossGradient) + dot(maps.self(), selfGradient);
+            double backward = 0;
+            for (Map.Entry<AttentionLayerId, Tensor> entry
+                    : aggregator.backpropagate(crossGradient, selfGradient).entrySet()) {
+                backward += dot(probabilities.get(entry.getKey()), entry.getValue());
+            }
+            assertEquals(forward, backward, ADJOINT_RELATIVE * Math.abs(forward), averaging.toString());
+            assertThrows(IllegalArgumentException.class, () -> aggregator.backpropagate(
+                    randomTensor(random, batch, 6, 4, keys), null));
+        }
+        AttentionMaps coarse = new AttentionAggregator(layers, latentHeight, latentWidth,
+                new AttentionCapture(2, 3, Set.of(UNetPlace.MID), Set.of(UNetPlace.MID), HeadAveraging.ALL_HEADS,
+                        Set.of())).aggregate(probabilities);
+        assertArrayEquals(new int[] {batch, 2, 3, 6}, coarse.self().shape());
+        // the transposed capture is not the same level: there is none at 6x4 for a 4x6 latent
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+                () -> new AttentionAggregator(layers, latentHeight, latentWidth,
+                        AttentionCapture.reference(6, 4, HeadAveraging.ALL_HEADS)));
+        assertTrue(error.getMessage().contains("6x4") && error.getMessage().contains("[4x6]")
+                && error.getMessage().contains("4x6 (height x width) latent"), error.getMessage());
+        // layers of the wrong shape are named with the rectangle
+        Map<AttentionLayerId, Tensor> misshapen = new HashMap<>(probabilities);
+        AttentionLayerInfo down = layers.get(1);
+        misshapen.put(down.id(), softmaxRows(random, batch * down.heads(), 24 + 1, keys));
+        IllegalArgumentException shape = assertThrows(IllegalArgumentException.class,
+                () -> new AttentionAggregator(layers, latentHeight, latentWidth,
+                        AttentionCapture.reference(4, 6, HeadAveraging.ALL_HEADS)).aggregate(misshapen));
+        assertTrue(shape.getMessage().contains("4x6 map") && shape.getMessage().contains("latent 4x6"),
+                shape.getMessage());
+    }
+
+    /** Rows of positive values that sum to one, as softmax probabilities. */
+    private static Tensor softmaxRows(Random random, int rows, int pixels, int keys) {
+        float[] values = new float[rows * pixels * keys];
+        for (int row = 0; row < rows * pixels; row++) {
+            double sum = 0;
+            for (int k = 0; k < keys; k++) {
+                values[row * keys + k] = 0.05f + random.nextFloat();
+                sum += values[row * keys + k];
+            }
+            for (int k = 0; k < keys; k++) {
+                values[row * keys + k] = (float) (values[row * keys + k] / sum);
+            }
+        }
+        return Tensor.of(values, rows, pixels, keys);
+    }
+
+    /** {@link #plainAverage} over the layers that a rectangular latent's capture selects. */
+    private static double[] plainAverage(List<AttentionLayerInfo> layers, Map<AttentionLayerId, Tensor> probabilities,
+                                         AttentionCapture capture, int latentHeight, int latentWidth,
+                                         AttentionKind kind, int batch, int keys) {
+        List<AttentionLayerInfo> selected = new ArrayList<>();
+        for (AttentionLayerInfo info : layers) {
+            if (info.id().kind() == kind && capture.aggregates(info, latentHeight, latentWidth)) {
+                selected.add(info);
+            }
+        }
+        int pixels = capture.height() * capture.width();
+        double[] out = new double[batch * pixels * keys];
+        for (int b = 0; b < batch; b++) {
+            for (int e = 0; e < pixels * keys; e++) {
+                double sum = 0;
+                int count = 0;
+                for (AttentionLayerInfo info : selected) {
+                    int kept = capture.headAveraging() == HeadAveraging.ALL_HEADS ? info.heads()
+                            : (info.heads() + 1) / 2;
+                    for (int h = 0; h < kept; h++) {
+                        sum += probabilities.get(info.id()).get((b * info.heads() + h) * pixels * keys + e);
+                        count++;
+                    }
+                }
+                out[b * pixels * keys + e] = sum / count;
+            }
+        }
+        return out;
+    }
+
     private static AttentionLayerInfo layer(UNetPlace place, AttentionKind kind, int order, int factor, int heads) {
         return new AttentionLayerInfo(new AttentionLayerId(place, kind, order), place + "." + kind + "." + order,
                 factor, heads);

@@ -90,6 +90,28 @@ class ImagesTest {
         assertThrows(IllegalArgumentException.class, () -> Images.toImage(Tensor.zeros(4, 2, 2)));
     }
 
+    @Test
+    void aRectangularHeatMapKeepsItsAspectAndOrientation() {
+        // [2, 4]: two rows, four columns; only the top-right cell is hot
+        Tensor map = Tensor.of(new float[] {0, 0, 0, 1, 0, 0, 0, 0}, 2, 4);
+        BufferedImage wide = Images.heatMap(map, 40, "");
+        assertEquals(40, wide.getWidth());
+        assertEquals(20, wide.getHeight());
+        assertTrue(brightness(wide.getRGB(39, 0)) > brightness(wide.getRGB(0, 0)), "top right is the hot cell");
+        assertTrue(brightness(wide.getRGB(39, 0)) > brightness(wide.getRGB(39, 19)), "bottom right is cold");
+        BufferedImage tall = Images.heatMap(Tensor.of(map.toArray(), 4, 2), 40, "glasses");
+        assertEquals(20, tall.getWidth());
+        assertTrue(tall.getHeight() > 40, "the label goes under the 40 px map");
+        BufferedImage square = Images.heatMap(Tensor.of(new float[] {0, 1, 2, 3}, 4), 20, "");
+        assertEquals(20, square.getWidth());
+        assertEquals(20, square.getHeight());
+        assertThrows(IllegalArgumentException.class, () -> Images.heatMap(Tensor.zeros(8), 20, ""));
+    }
+
+    private static int brightness(int rgb) {
+        return ((rgb >> 16) & 0xFF) + ((rgb >> 8) & 0xFF) + (rgb & 0xFF);
+    }
+
     private static BufferedImage resource(String name) throws IOException {
         try (InputStream in = ImagesTest.class.getResourceAsStream(name)) {
             return ImageIO.read(in);

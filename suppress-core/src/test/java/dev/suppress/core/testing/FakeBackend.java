@@ -91,7 +91,8 @@ public final class FakeBackend implements DiffusionBackend {
             public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, AttentionCapture capture) {
                 ensureOpen();
                 int batch = latents.dim(0);
-                int side = latents.dim(2);
+                int latentHeight = latents.dim(2);
+                int latentWidth = latents.dim(3);
                 float[] latent = latents.toArray();
                 float[] context = contexts.toArray();
                 int perSample = latent.length / batch;
@@ -112,9 +113,10 @@ public final class FakeBackend implements DiffusionBackend {
                 if (capture != null) {
                     Map<AttentionLayerId, Tensor> raw = new HashMap<>();
                     for (AttentionLayerInfo layer : layers) {
-                        raw.put(layer.id(), probabilities(layer, latent, perSample, context, perContext, batch, side));
+                        raw.put(layer.id(), probabilities(layer, latent, perSample, context, perContext, batch,
+                                latentHeight, latentWidth));
                     }
-                    maps = new AttentionAggregator(layers, side, capture).aggregate(raw);
+                    maps = new AttentionAggregator(layers, latentHeight, latentWidth, capture).aggregate(raw);
                 }
                 return new DenoiserOutput(Tensor.wrapOwned(noise, latents.shape()), maps);
             }
@@ -127,9 +129,8 @@ public final class FakeBackend implements DiffusionBackend {
 
     /** Softmax maps {@code [batch*heads, pixels, keys]} that depend smoothly on the latent and the context. */
     private static Tensor probabilities(AttentionLayerInfo layer, float[] latent, int perSample, float[] context,
-                                        int perContext, int batch, int latentSide) {
-        int res = layer.resolution(latentSide);
-        int pixels = res * res;
+                                        int perContext, int batch, int latentHeight, int latentWidth) {
+        int pixels = layer.resolution(latentHeight) * layer.resolution(latentWidth);
         boolean cross = layer.id().kind() == AttentionKind.CROSS;
         int keys = cross ? 77 : pixels;
         float[] out = new float[batch * HEADS * pixels * keys];
@@ -175,16 +176,17 @@ public final class FakeBackend implements DiffusionBackend {
             public Tensor decode(Tensor latents) {
                 ensureOpen();
                 int batch = latents.dim(0);
-                int side = latents.dim(2) * 8;
+                int height = latents.dim(2) * 8;
+                int width = latents.dim(3) * 8;
                 float[] values = latents.toArray();
                 int perSample = values.length / batch;
-                int perImage = 3 * side * side;
+                int perImage = 3 * height * width;
                 float[] out = new float[batch * perImage];
                 for (int i = 0; i < out.length; i++) {
                     int b = i / perImage;
                     out[i] = (float) Math.tanh(values[b * perSample + (i % perImage) % perSample]);
                 }
-                return Tensor.wrapOwned(out, batch, 3, side, side);
+                return Tensor.wrapOwned(out, batch, 3, height, width);
             }
 
             @Override

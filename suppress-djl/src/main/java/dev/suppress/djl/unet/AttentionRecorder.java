@@ -36,7 +36,8 @@ final class AttentionRecorder {
     private final int lastNeeded;
     private final boolean stopAfterLastNeeded;
     private final int batch;
-    private final int resolution;
+    private final int mapHeight;
+    private final int mapWidth;
     private final HeadAveraging headAveraging;
     private final boolean crossWanted;
     private final boolean selfWanted;
@@ -49,7 +50,8 @@ final class AttentionRecorder {
     private boolean done;
 
     private AttentionRecorder(List<AttentionLayerInfo> layers, boolean[] aggregated, boolean[] raw,
-                              boolean stopAfterLastNeeded, int batch, int resolution, HeadAveraging headAveraging,
+                              boolean stopAfterLastNeeded, int batch, int mapHeight, int mapWidth,
+                              HeadAveraging headAveraging,
                               boolean crossWanted, boolean selfWanted, NDManager scope) {
         this.layers = layers;
         this.aggregated = aggregated;
@@ -63,7 +65,8 @@ final class AttentionRecorder {
         this.lastNeeded = last;
         this.stopAfterLastNeeded = stopAfterLastNeeded;
         this.batch = batch;
-        this.resolution = resolution;
+        this.mapHeight = mapHeight;
+        this.mapWidth = mapWidth;
         this.headAveraging = headAveraging;
         this.crossWanted = crossWanted;
         this.selfWanted = selfWanted;
@@ -72,33 +75,34 @@ final class AttentionRecorder {
 
     /** A recorder that records nothing and never stops the pass. */
     static AttentionRecorder none(List<AttentionLayerInfo> layers) {
-        return new AttentionRecorder(layers, new boolean[layers.size()], new boolean[layers.size()], false, 0, 0,
+        return new AttentionRecorder(layers, new boolean[layers.size()], new boolean[layers.size()], false, 0, 0, 0,
                 HeadAveraging.ALL_HEADS, false, false, null);
     }
 
     /**
-     * @param latentSide          the side of the latent being evaluated (square)
+     * @param latentHeight        the height of the latent being evaluated
+     * @param latentWidth         its width
      * @param stopAfterLastNeeded let the UNet stop after the last layer the capture needs
      * @param scope               the call's manager, where the running sums live (layers free their own arrays)
      * @throws IllegalArgumentException as {@link AttentionAggregator}'s constructor: the capture names layers the
      *                                  UNet does not have, asks for maps of a kind at a resolution where the selected
      *                                  places have no layer, or selects nothing
      */
-    static AttentionRecorder of(AttentionCapture capture, List<AttentionLayerInfo> layers, int latentSide,
-                                int batch, boolean stopAfterLastNeeded, NDManager scope) {
+    static AttentionRecorder of(AttentionCapture capture, List<AttentionLayerInfo> layers, int latentHeight,
+                                int latentWidth, int batch, boolean stopAfterLastNeeded, NDManager scope) {
         // core's selection rules and errors: raw layers the UNet lacks, places without a layer at the resolution
-        new AttentionAggregator(layers, latentSide, capture);
+        new AttentionAggregator(layers, latentHeight, latentWidth, capture);
         boolean[] aggregated = new boolean[layers.size()];
         boolean[] raw = new boolean[layers.size()];
         for (int i = 0; i < layers.size(); i++) {
             AttentionLayerInfo layer = layers.get(i);
-            aggregated[i] = capture.aggregates(layer, latentSide);
+            aggregated[i] = capture.aggregates(layer, latentHeight, latentWidth);
             raw[i] = capture.rawLayers().contains(layer.id());
         }
         boolean crossWanted = !capture.crossPlaces().isEmpty();
         boolean selfWanted = !capture.selfPlaces().isEmpty();
-        return new AttentionRecorder(layers, aggregated, raw, stopAfterLastNeeded, batch, capture.resolution(),
-                capture.headAveraging(), crossWanted, selfWanted, scope);
+        return new AttentionRecorder(layers, aggregated, raw, stopAfterLastNeeded, batch, capture.height(),
+                capture.width(), capture.headAveraging(), crossWanted, selfWanted, scope);
     }
 
     /** True when the capture needs the probabilities of layer {@code index}. */
@@ -146,16 +150,17 @@ final class AttentionRecorder {
         }
     }
 
-    /** The averaged cross maps {@code [batch, res, res, keys]}, in the graph; {@code null} when none were asked. */
+    /** The averaged cross maps {@code [batch, h, w, keys]}, in the graph; {@code null} when none were asked. */
     NDArray crossMaps() {
+        // the query pixels are the layer's h x w feature map flattened row-major, as diffusers' Transformer2DModel
         return crossWanted ? crossSum.div(Tensors.scalar(scope, crossCount))
-                .reshape(batch, resolution, resolution, -1) : null;
+                .reshape(batch, mapHeight, mapWidth, -1) : null;
     }
 
-    /** The averaged self maps {@code [batch, res, res, res*res]}, in the graph; {@code null} when none were asked. */
+    /** The averaged self maps {@code [batch, h, w, h*w]}, in the graph; {@code null} when none were asked. */
     NDArray selfMaps() {
         return selfWanted ? selfSum.div(Tensors.scalar(scope, selfCount))
-                .reshape(batch, resolution, resolution, -1) : null;
+                .reshape(batch, mapHeight, mapWidth, -1) : null;
     }
 
     /**
@@ -178,14 +183,14 @@ final class AttentionRecorder {
     }
 
     /**
-     * Copies the maps out. A kind whose place set is empty gets an empty tensor {@code [batch, res, res, 0]}.
+     * Copies the maps out. A kind whose place set is empty gets an empty tensor {@code [batch, h, w, 0]}.
      *
      * @param cross {@link #crossMaps()}, or a value computed from it
      * @param self  {@link #selfMaps()}, or a value computed from it
      */
     AttentionMaps toMaps(NDArray cross, NDArray self) {
-        Tensor crossTensor = cross == null ? Tensor.zeros(batch, resolution, resolution, 0) : Tensors.toTensor(cross);
-        Tensor selfTensor = self == null ? Tensor.zeros(batch, resolution, resolution, 0) : Tensors.toTensor(self);
+        Tensor crossTensor = cross == null ? Tensor.zeros(batch, mapHeight, mapWidth, 0) : Tensors.toTensor(cross);
+        Tensor selfTensor = self == null ? Tensor.zeros(batch, mapHeight, mapWidth, 0) : Tensors.toTensor(self);
         return new AttentionMaps(crossTensor, selfTensor, new LinkedHashMap<>(rawMaps));
     }
 }

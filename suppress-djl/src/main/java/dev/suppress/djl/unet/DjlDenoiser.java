@@ -29,9 +29,9 @@ public final class DjlDenoiser implements DenoiserWithAttention {
     /** The VAE's downsampling factor, the image side over the latent side (SDXL's time ids are image sizes). */
     static final int VAE_DOWNSAMPLING = 8;
 
-    /** Multiply-adds of one full single-sample pass, by latent side. */
-    private final Map<Integer, Long> fullPassArithmetic = new ConcurrentHashMap<>();
-    /** Multiply-adds of one single-sample attention-only pass, by capture and latent side. */
+    /** Multiply-adds of one full single-sample pass, by latent size. */
+    private final Map<LatentSize, Long> fullPassArithmetic = new ConcurrentHashMap<>();
+    /** Multiply-adds of one single-sample attention-only pass, by capture and latent size. */
     private final Map<CaptureAt, Long> attentionPassArithmetic = new ConcurrentHashMap<>();
 
     private final UNet2DConditionModel model;
@@ -109,7 +109,8 @@ public final class DjlDenoiser implements DenoiserWithAttention {
     }
 
     /**
-     * @param latents  {@code [batch, inChannels, h, w]}; with a capture, {@code h == w}. Not modified.
+     * @param latents  {@code [batch, inChannels, h, w]}, any h and w the UNet's levels divide; not modified. The
+     *                 maps come back {@code [batch, h_l, w_l, ...]} at the capture's level.
      * @param contexts {@code [batch, keys, M]}; not modified
      * @param capture  the attention to return, or {@code null}
      * @throws IllegalArgumentException when the shapes do not fit the UNet or the capture does not fit it, and for
@@ -124,7 +125,8 @@ public final class DjlDenoiser implements DenoiserWithAttention {
 
     /**
      * For an SDXL ({@code text_time}) UNet: the pooled embeddings, with the time ids SDXL's pipeline gives by
-     * default (original and target size the image size, {@code latents}' side times the VAE's 8, crop at 0, 0).
+     * default (original and target size the image size {@code (height, width)}, {@code latents}' sides times the
+     * VAE's 8, as diffusers' {@code _get_add_time_ids}; crop at 0, 0).
      *
      * @param pooled {@code [batch, P]}, or {@code null} for a UNet without an addition embedding
      */
@@ -163,7 +165,7 @@ public final class DjlDenoiser implements DenoiserWithAttention {
             AttentionRecorder recorder = recorder(capture, latents, false, scope);
             Arithmetic.Counted<NDArray> noise = Arithmetic.count(() -> model.forward(Tensors.toNDArray(scope,
                     latents), timestep, Tensors.toNDArray(scope, contexts), added, recorder));
-            fullPassArithmetic.putIfAbsent(latents.dim(2), noise.multiplyAdds() / latents.dim(0));
+            fullPassArithmetic.putIfAbsent(LatentSize.of(latents), noise.multiplyAdds() / latents.dim(0));
             AttentionMaps maps = capture == null ? null : recorder.toMaps(recorder.crossMaps(), recorder.selfMaps());
             return new DenoiserOutput(Tensors.toTensor(noise.value()), maps);
         }
@@ -203,14 +205,21 @@ public final class DjlDenoiser implements DenoiserWithAttention {
             AttentionRecorder recorder = recorder(capture, latents, true, scope);
             long multiplyAdds = Arithmetic.count(() -> model.forward(Tensors.toNDArray(scope, latents), timestep,
                     Tensors.toNDArray(scope, contexts), added, recorder)).multiplyAdds();
-            attentionPassArithmetic.putIfAbsent(new CaptureAt(capture, latents.dim(2)),
+            attentionPassArithmetic.putIfAbsent(new CaptureAt(capture, LatentSize.of(latents)),
                     multiplyAdds / latents.dim(0));
             return recorder.toMaps(recorder.crossMaps(), recorder.selfMaps());
         }
     }
 
-    /** A capture on latents of one side. */
-    private record CaptureAt(AttentionCapture capture, int latentSide) {
+    /** A latent's height and width. */
+    private record LatentSize(int height, int width) {
+        static LatentSize of(Tensor latents) {
+            return new LatentSize(latents.dim(2), latents.dim(3));
+        }
+    }
+
+    /** A capture on latents of one size. */
+    private record CaptureAt(AttentionCapture capture, LatentSize latent) {
     }
 
     /**
@@ -220,17 +229,24 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      */
     @Override
     public double attentionPassFraction(AttentionCapture capture, int latentSide) {
-        CaptureAt key = new CaptureAt(capture, latentSide);
-        Long full = fullPassArithmetic.get(latentSide);
+        return attentionPassFraction(capture, latentSide, latentSide);
+    }
+
+    /** {@link #attentionPassFraction(AttentionCapture, int)} for a latent {@code latentHeight x latentWidth}. */
+    @Override
+    public double attentionPassFraction(AttentionCapture capture, int latentHeight, int latentWidth) {
+        LatentSize size = new LatentSize(latentHeight, latentWidth);
+        CaptureAt key = new CaptureAt(capture, size);
+        Long full = fullPassArithmetic.get(size);
         Long cut = attentionPassArithmetic.get(key);
         if (full == null || cut == null) {
             // called once per counted pass: build the counting inputs only when a count is missing
-            Tensor latent = Tensor.zeros(1, model.config().inChannels(), latentSide, latentSide);
+            Tensor latent = Tensor.zeros(1, model.config().inChannels(), latentHeight, latentWidth);
             Tensor context = Tensor.zeros(1, 77, model.config().crossAttentionDim());
             TextTimeConditioning added = countingConditioning();
             if (full == null) {
                 denoise(latent, 0, context, added, null);
-                full = fullPassArithmetic.get(latentSide);
+                full = fullPassArithmetic.get(size);
             }
             if (cut == null) {
                 attention(latent, 0, context, added, capture);
@@ -254,8 +270,8 @@ public final class DjlDenoiser implements DenoiserWithAttention {
 
     AttentionRecorder recorder(AttentionCapture capture, Tensor latents, boolean stopEarly, NDManager scope) {
         return capture == null ? AttentionRecorder.none(model.attentionLayers())
-                : AttentionRecorder.of(capture, model.attentionLayers(), latents.dim(2), latents.dim(0), stopEarly,
-                scope);
+                : AttentionRecorder.of(capture, model.attentionLayers(), latents.dim(2), latents.dim(3),
+                latents.dim(0), stopEarly, scope);
     }
 
     void checkInputs(Tensor latents, Tensor contexts, AttentionCapture capture) {
@@ -269,10 +285,6 @@ public final class DjlDenoiser implements DenoiserWithAttention {
             throw new IllegalArgumentException("Expected contexts [" + latents.dim(0) + ", keys, "
                     + config.crossAttentionDim() + "] for latents " + Arrays.toString(latents.shape()) + ", got "
                     + Arrays.toString(contexts.shape()));
-        }
-        if (capture != null && latents.dim(2) != latents.dim(3)) {
-            throw new IllegalArgumentException("Attention capture needs a square latent, got "
-                    + Arrays.toString(latents.shape()));
         }
     }
 

@@ -8,10 +8,13 @@
  * context) and its {@code addition_embed_type: "text_time"} embedding, fed through
  * {@link dev.suppress.djl.unet.TextTimeConditioning}. Core passes a pooled text embedding per batch element through
  * the seam's overloads that take one ({@code DenoiserWithAttention.denoise(latents, t, contexts, pooled, capture)},
- * and the probe's); {@code DjlDenoiser} adds SDXL's default time ids for the image size (original = target = the
- * latent side times 8, crop 0, 0). The probe holds the pooled embedding fixed: ITO's gradient is with respect to the
+ * and the probe's); {@code DjlDenoiser} adds SDXL's default time ids for the image size (original = target =
+ * {@code (height, width)}, the latent's sides times 8, crop 0, 0). The probe holds the pooled embedding fixed: ITO's gradient is with respect to the
  * context only. The text side is {@code dev.suppress.djl.clip.SdxlTextEncoder}.
  *
- * <p>Not here yet: micro-conditioning other than the defaults, non-square sizes, and SDXL on the ONNX backend.
+ * <p>Latents may be rectangles {@code [batch, 4, h, w]}: each attention level's maps are {@code h_l x w_l}, its
+ * query pixels the level's feature map flattened row-major.
+ *
+ * <p>Not here yet: micro-conditioning other than the defaults, and SDXL on the ONNX backend.
  */
 package dev.suppress.djl.unet;

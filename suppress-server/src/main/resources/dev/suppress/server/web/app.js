@@ -121,6 +121,15 @@ function options() {
   if (size) {
     json.size = size;
   }
+  // a non-square image: width and height (the server refuses them together with size)
+  const width = numberField('width');
+  if (width) {
+    json.width = width;
+  }
+  const height = numberField('height');
+  if (height) {
+    json.height = height;
+  }
   if ($('suppressedOnly').checked) {
     json.suppressedOnly = true;
   }

@@ -14,15 +14,16 @@ import java.util.Objects;
  * {@code losses/attn_loss.py} {@code AttnLoss} with {@code 'cosine'} distances), with its analytic gradient, all in
  * float64.
  *
- * <p>With {@code A}, {@code S} the original branch's cross and self maps at one resolution ({@code [res, res, 77]},
- * {@code [res, res, res*res]}) and {@code Â}, {@code Ŝ} the erased branch's, {@code cos} the cosine similarity over
+ * <p>With {@code A}, {@code S} the original branch's cross and self maps at one resolution ({@code [h, w, 77]},
+ * {@code [h, w, h*w]}, {@code h = w = res} for a square latent) and {@code Â}, {@code Ŝ} the erased branch's,
+ * {@code cos} the cosine similarity over
  * pixels ({@code torch.nn.CosineSimilarity(dim=1, eps=1e-8)} of torch 1.13: each norm clamped at {@code eps}
  * separately):
  * <ul>
  *   <li>retain: {@code λ_r Σ_{i=1..n-2, i not negative} (1 - cos(A[:,:,i], Â[:,:,i]))}</li>
  *   <li>erase: {@code λ_e Σ_{i negative} (1 - cos(A[:,:,i], Â[:,:,i]))}</li>
  *   <li>self retain: {@code λ_sr Σ_{i not negative} Σ_{j selected by mask i} (1 - cos(S[:,:,j], Ŝ[:,:,j]))}, the
- *       cosine over the {@code res*res} query pixels of key pixel {@code j}'s column</li>
+ *       cosine over the {@code h*w} query pixels of key pixel {@code j}'s column</li>
  *   <li>self erase: the same over the negative tokens, weighted {@code λ_se}</li>
  * </ul>
  * The masks come from {@code A} alone ({@link TokenMaskOptions}). Every term is invariant to scaling either map, so
@@ -30,7 +31,9 @@ import java.util.Objects;
  * the map gradients (by the inverse factor).
  *
  * <p>Cost: one pass over each pair of maps for the column norms and dot products, one more to write the gradients,
- * and per prompt token two bilinear resizes through the {@code workingSize}² grid for its mask.
+ * and per prompt token two bilinear resizes through the {@code workingSize}² grid for its mask (a rectangle's map too
+ * goes through that square grid and back, as the reference's {@code calc_mask} resizes to 256x256 whatever the map).
+ * The loss never needs the maps to be square: pixels are only counted and compared column by column.
  *
  * <p>Immutable and thread-safe.
  */
@@ -103,11 +106,12 @@ public final class AttentionLoss {
     }
 
     /**
-     * Evaluates the loss and all gradients on tensors.
+     * Evaluates the loss and all gradients on tensors of square maps (rectangles: {@link #evaluate(int, int,
+     * double[], double[], double[], double[])} or {@link #objective}).
      *
-     * @param cross       {@code A}, {@code [res, res, keys]} or {@code [1, res, res, keys]}, keys ≥ n-1
+     * @param cross       {@code A}, {@code [h, w, keys]} or {@code [1, h, w, keys]}, keys ≥ n-1
      * @param crossErased {@code Â}, the same shape
-     * @param self        {@code S}, {@code [res, res, res*res]} or {@code [1, res, res, res*res]}
+     * @param self        {@code S}, {@code [h, w, h*w]} or {@code [1, h, w, h*w]}
      * @param selfErased  {@code Ŝ}, the same shape
      * @throws IllegalArgumentException when the shapes do not fit together
      */
@@ -121,7 +125,10 @@ public final class AttentionLoss {
                     + Arrays.toString(self.shape()) + " vs " + Arrays.toString(selfErased.shape()));
         }
         if (crossShape[0] != crossShape[1]) {
-            throw new IllegalArgumentException("Cross maps must be square, got " + Arrays.toString(cross.shape()));
+            // the tensors' shapes would tell a rectangle's sides, but a transposed map reads as well as the right one
+            throw new IllegalArgumentException("Cross maps must be square here, got " + Arrays.toString(cross.shape())
+                    + "; give the height and width of h x w maps explicitly (evaluate(height, width, ...) or "
+                    + "objective(AttentionMaps))");
         }
         return evaluate(crossShape[0], cross.toDoubleArray(), crossErased.toDoubleArray(), self.toDoubleArray(),
                 selfErased.toDoubleArray());
@@ -135,13 +142,13 @@ public final class AttentionLoss {
         }
         if (shape.length != 3) {
             throw new IllegalArgumentException(name + " map has shape " + Arrays.toString(shape)
-                    + "; expected [res, res, keys] or [1, res, res, keys]");
+                    + "; expected [h, w, keys] or [1, h, w, keys]");
         }
         return shape;
     }
 
     /**
-     * Evaluates the loss and all gradients on flat arrays.
+     * Evaluates the loss and all gradients on flat arrays of square maps.
      *
      * @param resolution  {@code res}
      * @param cross       {@code A}, {@code [res, res, keys]} row-major, keys ≥ n-1; not modified
@@ -152,10 +159,26 @@ public final class AttentionLoss {
      */
     public LossEvaluation evaluate(int resolution, double[] cross, double[] crossErased, double[] self,
                                    double[] selfErased) {
-        int keys = checkMaps(resolution, cross, crossErased, self, selfErased);
-        double[] masks = masksOf(resolution, keys, cross);
-        Terms terms = compute(resolution, keys, cross, crossErased, self, selfErased, masks, true);
-        return new LossEvaluation(terms.loss, terms.parts, resolution, masks, terms.crossGradient,
+        return evaluate(resolution, resolution, cross, crossErased, self, selfErased);
+    }
+
+    /**
+     * Evaluates the loss and all gradients on flat arrays of {@code height x width} maps.
+     *
+     * @param height      {@code h}, the maps' height
+     * @param width       {@code w}, their width
+     * @param cross       {@code A}, {@code [h, w, keys]} row-major, keys ≥ n-1; not modified
+     * @param crossErased {@code Â}, {@code [h, w, keys]}; not modified
+     * @param self        {@code S}, {@code [h, w, h*w]}; not modified
+     * @param selfErased  {@code Ŝ}, {@code [h, w, h*w]}; not modified
+     * @throws IllegalArgumentException when the lengths do not fit {@code h x w}
+     */
+    public LossEvaluation evaluate(int height, int width, double[] cross, double[] crossErased, double[] self,
+                                   double[] selfErased) {
+        int keys = checkMaps(height, width, cross, crossErased, self, selfErased);
+        double[] masks = masksOf(height, width, keys, cross);
+        Terms terms = compute(height * width, keys, cross, crossErased, self, selfErased, masks, true);
+        return new LossEvaluation(terms.loss, terms.parts, height, width, masks, terms.crossGradient,
                 terms.crossErasedGradient, terms.selfGradient, terms.selfErasedGradient);
     }
 
@@ -167,13 +190,22 @@ public final class AttentionLoss {
      * @return {@code [n-2, res, res]}, token {@code i} at index {@code i-1}, values in {@code [0, 255]}
      */
     public double[] masks(int resolution, double[] cross) {
-        return masksOf(resolution, crossKeys(resolution, cross.length, "cross"), cross);
+        return masks(resolution, resolution, cross);
+    }
+
+    /**
+     * The masks of {@code height x width} maps.
+     *
+     * @return {@code [n-2, h, w]}, token {@code i} at index {@code i-1}, values in {@code [0, 255]}
+     */
+    public double[] masks(int height, int width, double[] cross) {
+        return masksOf(height, width, crossKeys(height, width, cross.length, "cross"), cross);
     }
 
     /**
      * The loss as a gradient-probe objective with fixed reference maps: its masks and copies of the maps are taken
      * now, and each {@link AttentionObjective#evaluate} call returns the loss and {@code dL/dÂ}, {@code dL/dŜ} as
-     * float32 tensors {@code [1, res, res, keys]} and {@code [1, res, res, res*res]}.
+     * float32 tensors {@code [1, h, w, keys]} and {@code [1, h, w, h*w]}.
      *
      * @param reference the original branch's maps, batch 1
      * @throws IllegalArgumentException when {@code reference} is not a batch of one or its maps do not fit
@@ -184,46 +216,50 @@ public final class AttentionLoss {
             throw new IllegalArgumentException("Reference maps must be a batch of one, got a batch of "
                     + reference.batchSize());
         }
-        int resolution = reference.resolution();
+        int height = reference.height();
+        int width = reference.width();
         double[] cross = reference.cross().toDoubleArray();
         double[] self = reference.self().toDoubleArray();
-        int keys = checkMaps(resolution, cross, cross, self, self);
-        return new AttentionLossObjective(this, resolution, keys, cross, self, masksOf(resolution, keys, cross));
+        int keys = checkMaps(height, width, cross, cross, self, self);
+        return new AttentionLossObjective(this, height, width, keys, cross, self,
+                masksOf(height, width, keys, cross));
     }
 
-    /** Checks the four lengths against {@code res} and returns the number of keys. */
-    int checkMaps(int resolution, double[] cross, double[] crossErased, double[] self, double[] selfErased) {
-        if (resolution < 1) {
-            throw new IllegalArgumentException("resolution must be positive, got " + resolution);
+    /** Checks the four lengths against {@code h x w} and returns the number of keys. */
+    int checkMaps(int height, int width, double[] cross, double[] crossErased, double[] self, double[] selfErased) {
+        if (height < 1 || width < 1) {
+            throw new IllegalArgumentException(height == width ? "resolution must be positive, got " + height
+                    : "The maps' height and width must be positive, got " + height + "x" + width);
         }
-        int keys = crossKeys(resolution, cross.length, "cross");
+        int keys = crossKeys(height, width, cross.length, "cross");
         if (crossErased.length != cross.length) {
             throw new IllegalArgumentException("Erased cross map has " + crossErased.length + " values, the original "
                     + cross.length);
         }
-        long pixels = (long) resolution * resolution;
+        long pixels = (long) height * width;
         if (self.length != pixels * pixels || selfErased.length != self.length) {
-            throw new IllegalArgumentException("Self maps must hold res^4 = " + pixels * pixels + " values for res "
-                    + resolution + ", got " + self.length + " and " + selfErased.length);
+            throw new IllegalArgumentException("Self maps must hold (h*w)^2 = " + pixels * pixels + " values for "
+                    + (height == width ? "res " + height : height + "x" + width + " maps") + ", got " + self.length
+                    + " and " + selfErased.length);
         }
         return keys;
     }
 
-    private int crossKeys(int resolution, int length, String name) {
-        int pixels = resolution * resolution;
-        if (resolution < 1 || length % pixels != 0 || length / pixels < promptLength - 1) {
-            throw new IllegalArgumentException(name + " map has " + length + " values; expected [" + resolution + ", "
-                    + resolution + ", keys] with keys >= n-1 = " + (promptLength - 1));
+    private int crossKeys(int height, int width, int length, String name) {
+        int pixels = height * width;
+        if (height < 1 || width < 1 || length % pixels != 0 || length / pixels < promptLength - 1) {
+            throw new IllegalArgumentException(name + " map has " + length + " values; expected [" + height + ", "
+                    + width + ", keys] with keys >= n-1 = " + (promptLength - 1));
         }
         return length / pixels;
     }
 
     /** ALGORITHM.md §4 masks, the reference's {@code calc_mask}, for tokens 1 .. n-2. */
-    double[] masksOf(int resolution, int keys, double[] cross) {
-        int pixels = resolution * resolution;
+    double[] masksOf(int height, int width, int keys, double[] cross) {
+        int pixels = height * width;
         int working = maskOptions.workingSize();
-        BilinearResize up = new BilinearResize(resolution, resolution, working, working);
-        BilinearResize down = new BilinearResize(working, working, resolution, resolution);
+        BilinearResize up = new BilinearResize(height, width, working, working);
+        BilinearResize down = new BilinearResize(working, working, height, width);
         double[] column = new double[pixels];
         double[] large = new double[working * working];
         double[] small = new double[pixels];
@@ -262,9 +298,8 @@ public final class AttentionLoss {
     }
 
     /** The loss, its parts and the gradients; {@code referenceGradients} false leaves dL/dA and dL/dS null. */
-    Terms compute(int resolution, int keys, double[] cross, double[] crossErased, double[] self, double[] selfErased,
+    Terms compute(int pixels, int keys, double[] cross, double[] crossErased, double[] self, double[] selfErased,
                   double[] masks, boolean referenceGradients) {
-        int pixels = resolution * resolution;
 
         ColumnCosines crossCosines = new ColumnCosines(cross, crossErased, pixels, keys);
         double retain = 0.0;

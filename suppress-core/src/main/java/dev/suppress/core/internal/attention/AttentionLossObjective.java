@@ -16,17 +16,19 @@ import java.util.Arrays;
 final class AttentionLossObjective implements AttentionObjective {
 
     private final AttentionLoss loss;
-    private final int resolution;
+    private final int height;
+    private final int width;
     private final int keys;
     private final double[] cross;
     private final double[] self;
     private final double[] masks;
 
     /** Takes ownership of the arrays. */
-    AttentionLossObjective(AttentionLoss loss, int resolution, int keys, double[] cross, double[] self,
+    AttentionLossObjective(AttentionLoss loss, int height, int width, int keys, double[] cross, double[] self,
                            double[] masks) {
         this.loss = loss;
-        this.resolution = resolution;
+        this.height = height;
+        this.width = width;
         this.keys = keys;
         this.cross = cross;
         this.self = self;
@@ -34,27 +36,26 @@ final class AttentionLossObjective implements AttentionObjective {
     }
 
     /**
-     * @param maps the erased branch's maps, batch 1, with the reference maps' resolution and keys
-     * @return the loss, {@code dL/dÂ} {@code [1, res, res, keys]} and {@code dL/dŜ} {@code [1, res, res, res*res]}
+     * @param maps the erased branch's maps, batch 1, with the reference maps' height, width and keys
+     * @return the loss, {@code dL/dÂ} {@code [1, h, w, keys]} and {@code dL/dŜ} {@code [1, h, w, h*w]}
      *         (float64 inside, rounded to float32)
      */
     @Override
     public ObjectiveGradient evaluate(AttentionMaps maps) {
-        int pixels = resolution * resolution;
-        if (maps.batchSize() != 1 || !Arrays.equals(maps.cross().shape(), new int[] {1, resolution, resolution, keys})
-                || !Arrays.equals(maps.self().shape(), new int[] {1, resolution, resolution, pixels})) {
+        int pixels = height * width;
+        if (maps.batchSize() != 1 || !Arrays.equals(maps.cross().shape(), new int[] {1, height, width, keys})
+                || !Arrays.equals(maps.self().shape(), new int[] {1, height, width, pixels})) {
             throw new IllegalArgumentException("Maps of shapes " + Arrays.toString(maps.cross().shape()) + " and "
-                    + Arrays.toString(maps.self().shape()) + " do not match the reference maps [1, " + resolution
-                    + ", " + resolution + ", " + keys + "] and [1, " + resolution + ", " + resolution + ", " + pixels
-                    + "]");
+                    + Arrays.toString(maps.self().shape()) + " do not match the reference maps [1, " + height
+                    + ", " + width + ", " + keys + "] and [1, " + height + ", " + width + ", " + pixels + "]");
         }
         double[] crossErased = maps.cross().toDoubleArray();
         double[] selfErased = maps.self().toDoubleArray();
-        AttentionLoss.Terms terms = loss.compute(resolution, keys, cross, crossErased, self, selfErased, masks,
+        AttentionLoss.Terms terms = loss.compute(pixels, keys, cross, crossErased, self, selfErased, masks,
                 false);
         return new ObjectiveGradient(terms.loss,
-                Tensor.wrapOwned(toFloat(terms.crossErasedGradient), 1, resolution, resolution, keys),
-                Tensor.wrapOwned(toFloat(terms.selfErasedGradient), 1, resolution, resolution, pixels));
+                Tensor.wrapOwned(toFloat(terms.crossErasedGradient), 1, height, width, keys),
+                Tensor.wrapOwned(toFloat(terms.selfErasedGradient), 1, height, width, pixels));
     }
 
     private static float[] toFloat(double[] values) {

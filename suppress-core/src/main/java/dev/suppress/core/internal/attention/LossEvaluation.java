@@ -9,16 +9,17 @@ import java.util.Objects;
  *
  * @param loss                 the weighted loss
  * @param parts                its four unweighted terms
- * @param resolution           the side {@code res} of the maps
- * @param masks                {@code [n-2, res, res]}: the mask of prompt token {@code i} (1 .. n-2) at index
+ * @param height               the maps' height {@code h} ({@code res} for square maps)
+ * @param width                their width {@code w}
+ * @param masks                {@code [n-2, h, w]}: the mask of prompt token {@code i} (1 .. n-2) at index
  *                             {@code i-1}, values in {@code [0, 255]}; a pixel is selected where it is positive
- * @param crossGradient        {@code dL/dA}, {@code [res, res, keys]}; the masks count as constants (thresholding
+ * @param crossGradient        {@code dL/dA}, {@code [h, w, keys]}; the masks count as constants (thresholding
  *                             has no gradient, as in the reference's autograd)
- * @param crossErasedGradient  {@code dL/dÂ}, {@code [res, res, keys]}
- * @param selfGradient         {@code dL/dS}, {@code [res, res, res*res]}
- * @param selfErasedGradient   {@code dL/dŜ}, {@code [res, res, res*res]}
+ * @param crossErasedGradient  {@code dL/dÂ}, {@code [h, w, keys]}
+ * @param selfGradient         {@code dL/dS}, {@code [h, w, h*w]}
+ * @param selfErasedGradient   {@code dL/dŜ}, {@code [h, w, h*w]}
  */
-public record LossEvaluation(double loss, LossParts parts, int resolution, double[] masks, double[] crossGradient,
+public record LossEvaluation(double loss, LossParts parts, int height, int width, double[] masks, double[] crossGradient,
                              double[] crossErasedGradient, double[] selfGradient, double[] selfErasedGradient) {
 
     public LossEvaluation {
@@ -30,31 +31,43 @@ public record LossEvaluation(double loss, LossParts parts, int resolution, doubl
         selfErasedGradient = selfErasedGradient.clone();
     }
 
-    /** The masks (a copy), {@code [n-2, res, res]}. */
+    /**
+     * The side of square maps.
+     *
+     * @throws IllegalStateException for maps that are not square
+     */
+    public int resolution() {
+        if (height != width) {
+            throw new IllegalStateException("The maps are " + height + "x" + width + " (height x width), not square");
+        }
+        return height;
+    }
+
+    /** The masks (a copy), {@code [n-2, h, w]}. */
     @Override
     public double[] masks() {
         return masks.clone();
     }
 
-    /** {@code dL/dA} (a copy), {@code [res, res, keys]}. */
+    /** {@code dL/dA} (a copy), {@code [h, w, keys]}. */
     @Override
     public double[] crossGradient() {
         return crossGradient.clone();
     }
 
-    /** {@code dL/dÂ} (a copy), {@code [res, res, keys]}. */
+    /** {@code dL/dÂ} (a copy), {@code [h, w, keys]}. */
     @Override
     public double[] crossErasedGradient() {
         return crossErasedGradient.clone();
     }
 
-    /** {@code dL/dS} (a copy), {@code [res, res, res*res]}. */
+    /** {@code dL/dS} (a copy), {@code [h, w, h*w]}. */
     @Override
     public double[] selfGradient() {
         return selfGradient.clone();
     }
 
-    /** {@code dL/dŜ} (a copy), {@code [res, res, res*res]}. */
+    /** {@code dL/dŜ} (a copy), {@code [h, w, h*w]}. */
     @Override
     public double[] selfErasedGradient() {
         return selfErasedGradient.clone();
@@ -62,7 +75,7 @@ public record LossEvaluation(double loss, LossParts parts, int resolution, doubl
 
     /** How many pixels the mask of prompt token {@code token} (1 .. n-2) selects. */
     public int selectedPixels(int token) {
-        int pixels = resolution * resolution;
+        int pixels = height * width;
         int count = masks.length / pixels;
         if (token < 1 || token > count) {
             throw new IllegalArgumentException("Token " + token + " outside the prompt tokens 1.." + count);

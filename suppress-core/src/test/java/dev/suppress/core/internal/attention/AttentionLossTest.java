@@ -351,6 +351,140 @@ class AttentionLossTest {
         assertEquals(gradient[0] - 1, evaluation.selfErasedGradient()[0]);
     }
 
+    @Test
+    void aRectangularMapHasTheAnalyticGradientOfCentralDifferences() {
+        Random random = new Random(351);
+        int height = 3;
+        int width = 5;
+        int pixels = height * width;
+        int n = 5;
+        int keys = 6;
+        double[][] arrays = {positive(random, pixels * keys), positive(random, pixels * keys),
+            positive(random, pixels * pixels), positive(random, pixels * pixels)};
+        AttentionLoss loss = new AttentionLoss(n, new int[] {2}, LossWeights.REFERENCE,
+                new TokenMaskOptions(0.85, 0.95, 32));
+        LossEvaluation evaluation = loss.evaluate(height, width, arrays[0], arrays[1], arrays[2], arrays[3]);
+        assertEquals(height, evaluation.height());
+        assertEquals(width, evaluation.width());
+        assertEquals((n - 2) * pixels, evaluation.masks().length);
+        assertThrows(IllegalStateException.class, evaluation::resolution);
+        double[][] analytic = {evaluation.crossGradient(), evaluation.crossErasedGradient(),
+            evaluation.selfGradient(), evaluation.selfErasedGradient()};
+        String[] names = {"dL/dA", "dL/dÂ", "dL/dS", "dL/dŜ"};
+        for (int which = 0; which < 4; which++) {
+            double[] array = arrays[which];
+            double[] numeric = new double[array.length];
+            for (int i = 0; i < array.length; i++) {
+                double saved = array[i];
+                array[i] = saved + FINITE_DIFFERENCE_STEP;
+                LossEvaluation plus = loss.evaluate(height, width, arrays[0], arrays[1], arrays[2], arrays[3]);
+                array[i] = saved - FINITE_DIFFERENCE_STEP;
+                LossEvaluation minus = loss.evaluate(height, width, arrays[0], arrays[1], arrays[2], arrays[3]);
+                array[i] = saved;
+                if (which == 0) {
+                    assertArrayEquals(evaluation.masks(), plus.masks(), "masks moved at A[" + i + "]");
+                }
+                numeric[i] = (plus.loss() - minus.loss()) / (2 * FINITE_DIFFERENCE_STEP);
+            }
+            TensorAssertions.assertClose(names[which] + " of 3x5 maps", numeric, analytic[which],
+                    FINITE_DIFFERENCES);
+        }
+    }
+
+    @Test
+    void transposingEveryMapLeavesTheLossAndTransposesTheMasks() {
+        Random random = new Random(352);
+        int height = 4;
+        int width = 6;
+        int pixels = height * width;
+        int n = 6;
+        int keys = 8;
+        double[] cross = positive(random, pixels * keys);
+        double[] crossErased = positive(random, pixels * keys);
+        double[] self = positive(random, pixels * pixels);
+        double[] selfErased = positive(random, pixels * pixels);
+        AttentionLoss loss = AttentionLoss.withReferenceSettings(n, 3);
+        LossEvaluation wide = loss.evaluate(height, width, cross, crossErased, self, selfErased);
+        LossEvaluation tall = loss.evaluate(width, height, transposeCross(cross, height, width, keys),
+                transposeCross(crossErased, height, width, keys), transposeSelf(self, height, width),
+                transposeSelf(selfErased, height, width));
+        assertEquals(wide.loss(), tall.loss(), PLAIN_VERSION * Math.abs(wide.loss()));
+        assertArrayEquals(transposeCross(wide.masks(), n - 2, height, width, 1), tall.masks());
+        // the same values read as the transposed size are a different image: not the same loss
+        LossEvaluation misread = loss.evaluate(width, height, cross, crossErased, self, selfErased);
+        assertTrue(Math.abs(misread.loss() - wide.loss()) > 1e-6 || !Arrays.equals(
+                transposeCross(wide.masks(), n - 2, height, width, 1), misread.masks()),
+                "reading 4x6 maps as 6x4 went unnoticed");
+    }
+
+    @Test
+    void rectangularMapsWorkAsAnObjectiveAndMismatchedSidesAreRefused() {
+        Random random = new Random(353);
+        int n = 4;
+        Tensor cross = Tensor.of(toFloat(positive(random, 2 * 3 * 77)), 1, 2, 3, 77);
+        Tensor self = Tensor.of(toFloat(positive(random, 36)), 1, 2, 3, 6);
+        AttentionLoss loss = AttentionLoss.withReferenceSettings(n, 1);
+        AttentionObjective objective = loss.objective(new AttentionMaps(cross, self, Map.of()));
+        ObjectiveGradient same = objective.evaluate(new AttentionMaps(cross, self, Map.of()));
+        assertEquals(0.0, same.loss(), 1e-12, "identical branches");
+        assertArrayEquals(new int[] {1, 2, 3, 77}, same.crossGradient().shape());
+        assertArrayEquals(new int[] {1, 2, 3, 6}, same.selfGradient().shape());
+        Tensor otherCross = Tensor.of(toFloat(positive(random, 2 * 3 * 77)), 1, 2, 3, 77);
+        ObjectiveGradient other = objective.evaluate(new AttentionMaps(otherCross, self, Map.of()));
+        LossEvaluation direct = loss.evaluate(2, 3, cross.toDoubleArray(), otherCross.toDoubleArray(),
+                self.toDoubleArray(), self.toDoubleArray());
+        assertEquals(direct.loss(), other.loss(), PLAIN_VERSION * Math.abs(direct.loss()));
+        // the transposed maps are refused, not read as 2x3
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class, () -> objective.evaluate(
+                new AttentionMaps(Tensor.of(cross.toArray(), 1, 3, 2, 77), Tensor.of(self.toArray(), 1, 3, 2, 6),
+                        Map.of())));
+        assertTrue(error.getMessage().contains("[1, 2, 3, 77]"), error.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new AttentionMaps(cross,
+                Tensor.of(self.toArray(), 1, 3, 2, 6), Map.of()));
+    }
+
+    private static double[] positive(Random random, int size) {
+        double[] values = new double[size];
+        for (int i = 0; i < size; i++) {
+            values[i] = 0.05 + random.nextDouble();
+        }
+        return values;
+    }
+
+    /** {@code [h, w, keys]} to {@code [w, h, keys]}. */
+    private static double[] transposeCross(double[] maps, int height, int width, int keys) {
+        return transposeCross(maps, 1, height, width, keys);
+    }
+
+    /** {@code [count, h, w, keys]} to {@code [count, w, h, keys]}. */
+    private static double[] transposeCross(double[] maps, int count, int height, int width, int keys) {
+        double[] out = new double[maps.length];
+        for (int c = 0; c < count; c++) {
+            for (int y = 0; y < height; y++) {
+                for (int x = 0; x < width; x++) {
+                    for (int k = 0; k < keys; k++) {
+                        out[((c * width + x) * height + y) * keys + k] = maps[((c * height + y) * width + x) * keys + k];
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    /** {@code [h, w, h*w]} to {@code [w, h, w*h]}: query and key pixels both transposed. */
+    private static double[] transposeSelf(double[] maps, int height, int width) {
+        int pixels = height * width;
+        double[] out = new double[maps.length];
+        for (int q = 0; q < pixels; q++) {
+            int qt = (q % width) * height + q / width;
+            for (int k = 0; k < pixels; k++) {
+                int kt = (k % width) * height + k / width;
+                out[qt * pixels + kt] = maps[q * pixels + k];
+            }
+        }
+        return out;
+    }
+
     /** Random positive maps (like softmax probabilities) with columns of distinct shapes. */
     private static final class RandomMaps {
         final int res;
