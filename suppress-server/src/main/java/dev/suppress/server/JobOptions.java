@@ -42,7 +42,7 @@ final class JobOptions {
     static final Set<String> GENERATE_FIELDS = Set.of("prompt", "suppress", "tokenIndices", "seed", "steps",
             "guidance", "swr", "alpha", "strengthen", "tau", "itoIterations", "itoStepScale", "maxItoStep",
             "lossWeights", "negativePrompt", "headAveraging", "attentionResolution", "size", "width", "height",
-            "mode", "suppressedOnly");
+            "mode", "suppressedOnly", "clipSkip");
 
     /** The fields only an edit has (besides the uploaded photo). */
     static final Set<String> EDIT_FIELDS = Set.of("inversion", "nullTextSteps");
@@ -89,6 +89,7 @@ final class JobOptions {
     private final Integer size;
     private final Integer width;
     private final Integer height;
+    private final Integer clipSkip;
     private final Mode mode;
     private final boolean suppressedOnly;
     private final Inversion inversion;
@@ -134,6 +135,7 @@ final class JobOptions {
         this.size = integer(json, "size");
         this.width = integer(json, "width");
         this.height = integer(json, "height");
+        this.clipSkip = integer(json, "clipSkip");
         if (size != null && (width != null || height != null)) {
             throw new BadRequestException("size", "'size' sets both the width and the height; send either 'size' "
                     + "or 'width'/'height', not both");
@@ -271,6 +273,9 @@ final class JobOptions {
         if (height != null) {
             builder.height(height);
         }
+        if (clipSkip != null) {
+            builder.clipSkip(clipSkip);
+        }
         if (mode != null) {
             builder.mode(mode);
         }
@@ -349,7 +354,7 @@ final class JobOptions {
     private static Map<String, String> libraryNames() {
         Map<String, String> names = new LinkedHashMap<>();
         for (String same : List.of("steps", "tau", "itoIterations", "itoStepScale", "maxItoStep",
-                "attentionResolution", "initialLatent")) {
+                "attentionResolution", "initialLatent", "clipSkip")) {
             names.put(same, same);
         }
         names.put("guidanceScale", "guidance");

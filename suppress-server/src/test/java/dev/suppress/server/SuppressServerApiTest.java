@@ -335,6 +335,28 @@ class SuppressServerApiTest {
     }
 
     @Test
+    void clipSkipReachesTheTextEncoderAndABadOneIsA400NamingIt() throws IOException {
+        int[][] originals = new int[2][];
+        for (int skip = 0; skip < 2; skip++) {
+            ObjectNode options = smallJob(2).put("itoIterations", 0).put("clipSkip", skip);
+            ApiClient.Reply accepted = client.post("/api/v1/jobs", options);
+            assertEquals(202, accepted.status(), accepted.text());
+            String id = accepted.json().get("id").asText();
+            List<ApiClient.Event> events = client.events(id);
+            assertEquals("done", events.get(events.size() - 1).name(), events.get(events.size() - 1).data().toString());
+            JsonNode done = client.get("/api/v1/jobs/" + id).json();
+            assertEquals(skip, done.get("options").get("clipSkip").asInt(), done.toString());
+            BufferedImage original = png(done.get("images").get("original").asText());
+            originals[skip] = original.getRGB(0, 0, original.getWidth(), original.getHeight(), null, 0,
+                    original.getWidth());
+        }
+        // the original branch is the prompt's plain generation: skipping a CLIP layer changes its embedding
+        org.junit.jupiter.api.Assertions.assertFalse(java.util.Arrays.equals(originals[0], originals[1]));
+        assertBadRequest(smallJob(2).put("clipSkip", -1), "clipSkip", "clipSkip must be in 0..");
+        assertBadRequest(smallJob(2).put("clipSkip", "two"), "clipSkip", "must be an integer");
+    }
+
+    @Test
     void badWidthsAndHeightsAre400NamingTheField() {
         ObjectNode wide = smallJob(4);
         wide.remove("size");
