@@ -42,17 +42,29 @@ public final class GroupNorm {
      * @param x {@code [batch, channels, h, w]}; not modified
      * @return the normalised array, same shape and type, in {@code x}'s manager
      */
-    public NDArray forward(NDArray x) {
-        DataType type = x.getDataType();
-        x = ComputePrecision.toFloat32(x);
+    public NDArray forward(NDArray input) {
+        DataType type = input.getDataType();
+        NDArray x = ComputePrecision.toFloat32(input);
         Shape shape = x.getShape();
         long batch = shape.get(0);
         long perGroup = shape.size() / (batch * groups);
         NDManager manager = x.getManager();
         Shape normalized = new Shape(perGroup);
         NDArray grouped = x.reshape(batch, groups, perGroup);
-        NDArray out = ai.djl.nn.norm.LayerNorm.layerNorm(grouped, normalized, manager.ones(normalized),
-                manager.zeros(normalized), eps).singletonOrThrow();
-        return ComputePrecision.cast(out.reshape(shape).mul(gamma).add(beta), type);
+        NDArray ones = manager.ones(normalized);
+        NDArray zeros = manager.zeros(normalized);
+        NDArray out = ai.djl.nn.norm.LayerNorm.layerNorm(grouped, normalized, ones, zeros, eps).singletonOrThrow();
+        // each full-size step is freed once the next exists (closing a handle leaves autograd's saved tensors):
+        // at the VAE's top level one is 512x512 by 256 channels
+        NDArray view = out.reshape(shape);
+        NDArray scaled = view.mul(gamma);
+        for (NDArray done : new NDArray[] {view, out, grouped, ones, zeros}) {
+            done.close();
+        }
+        if (x != input) {
+            x.close();
+        }
+        NDArray shifted = Intermediates.then(scaled, s -> s.add(beta));
+        return Intermediates.then(shifted, s -> ComputePrecision.cast(s, type));
     }
 }

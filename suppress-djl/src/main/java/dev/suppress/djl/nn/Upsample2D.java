@@ -27,6 +27,6 @@ public final class Upsample2D {
     public NDArray forward(NDArray x, long[] outputSize) {
         long[] size = outputSize != null ? outputSize
                 : new long[] {2 * x.getShape().get(2), 2 * x.getShape().get(3)};
-        return conv.forward(x.getNDArrayInternal().interpolation(size, NEAREST, false));
+        return Intermediates.then(x.getNDArrayInternal().interpolation(size, NEAREST, false), conv::forward);
     }
 }
