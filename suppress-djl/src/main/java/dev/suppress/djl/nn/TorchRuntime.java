@@ -33,6 +33,7 @@ public final class TorchRuntime {
         if (System.getProperty(OFFLINE_PROPERTY) == null) {
             System.setProperty(OFFLINE_PROPERTY, "true");
         }
+        NativeMemory.configure();
         try {
             return Engine.getEngine(ENGINE);
         } catch (EngineException | IllegalArgumentException | UnsatisfiedLinkError e) {

@@ -10,6 +10,7 @@ import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.Conv2d;
 import dev.suppress.djl.nn.GroupNorm;
 import dev.suppress.djl.nn.Intermediates;
+import dev.suppress.djl.nn.NativeMemory;
 import dev.suppress.djl.nn.Tensors;
 import dev.suppress.djl.weights.PartLoading;
 import dev.suppress.djl.weights.PartSource;
@@ -149,6 +150,8 @@ final class UNet2DConditionModel implements AutoCloseable {
 
     /** A manager for one call's intermediates, on the weights' device; the caller closes it. */
     NDManager newScope() {
+        // the previous pass's activations are freed by now: give their pages back before this pass allocates
+        NativeMemory.releaseFreed();
         return weights.newSubManager();
     }
 

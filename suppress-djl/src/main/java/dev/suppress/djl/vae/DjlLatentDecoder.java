@@ -7,6 +7,7 @@ import dev.suppress.core.backend.LatentDecoder;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.Conv2d;
+import dev.suppress.djl.nn.NativeMemory;
 import dev.suppress.djl.nn.Tensors;
 import dev.suppress.djl.weights.PartSource;
 import dev.suppress.djl.weights.WeightLoader;
@@ -148,6 +149,7 @@ public final class DjlLatentDecoder implements LatentDecoder {
     /** One latent {@code [1, c, h, w]} through the decoder, in its own NDManager. */
     private Tensor decodeWhole(Tensor latent, Runnable beforePass) {
         beforePass.run();
+        NativeMemory.releaseFreed();
         try (NDManager scope = part.weights().newSubManager()) {
             NDArray z = ComputePrecision.cast(Tensors.toNDArray(scope, latent)
                     .div(Tensors.scalar(scope, part.config().scalingFactor())), part.computeType());

@@ -7,6 +7,7 @@ import dev.suppress.core.backend.LatentEncoder;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.ComputePrecision;
 import dev.suppress.djl.nn.Conv2d;
+import dev.suppress.djl.nn.NativeMemory;
 import dev.suppress.djl.nn.Tensors;
 import dev.suppress.djl.weights.PartSource;
 import dev.suppress.djl.weights.TensorSource;
@@ -129,6 +130,7 @@ public final class DjlLatentEncoder implements LatentEncoder {
         if (!part.weights().isOpen()) {
             throw new IllegalStateException("DjlLatentEncoder is closed");
         }
+        NativeMemory.releaseFreed();
         try (NDManager scope = part.weights().newSubManager()) {
             Modules modules = part.modules();
             NDArray input = ComputePrecision.cast(Tensors.toNDArray(scope, images), part.computeType());
