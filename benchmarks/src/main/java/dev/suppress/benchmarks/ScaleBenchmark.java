@@ -52,7 +52,12 @@ import java.util.function.Supplier;
  * corrects that share (the ratio real/fixture at N steps is applied to the fixture's 50-step count).
  *
  * <pre>flock /tmp/suppress-heavy.lock java -Dai.djl.offline=true -cp benchmarks/target/benchmarks.jar \
- *     dev.suppress.benchmarks.ScaleBenchmark MODEL_DIR [--steps N] [--precision fp32] [--skip-real-run]</pre>
+ *     dev.suppress.benchmarks.ScaleBenchmark MODEL_DIR [--steps N] [--precision fp32|bf16] [--baseline fp32]
+ *     [--skip-real-run] [--unet-only]</pre>
+ *
+ * <p>{@code --baseline P} also times the UNet steps with the networks in precision {@code P}, in the same run (the
+ * model loaded a second time, before the other phases, and closed) and prints each batch's time ratio;
+ * {@code --unet-only} stops after the UNet steps.
  */
 public final class ScaleBenchmark {
 
@@ -73,24 +78,38 @@ public final class ScaleBenchmark {
         int steps = 3;
         Precision precision = Precision.FP32;
         boolean realRun = true;
+        Precision baseline = null;
+        boolean unetOnly = false;
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
+                case "--baseline" -> baseline = Precision.valueOf(args[++i].toUpperCase(Locale.ROOT));
+                case "--unet-only" -> unetOnly = true;
                 case "--steps" -> steps = Integer.parseInt(args[++i]);
                 case "--precision" -> precision = Precision.valueOf(args[++i].toUpperCase(Locale.ROOT));
                 case "--skip-real-run" -> realRun = false;
                 default -> throw new IllegalArgumentException("Unknown argument " + args[i]
-                        + "; usage: ScaleBenchmark MODEL_DIR [--steps N] [--precision fp32|fp16] [--skip-real-run]");
+                        + "; usage: ScaleBenchmark MODEL_DIR [--steps N] [--precision fp32|bf16|fp16] [--baseline fp32] "
+                        + "[--skip-real-run] [--unet-only]");
             }
         }
         if (!Files.isDirectory(folder)) {
             throw new IllegalArgumentException("Model folder " + folder + " does not exist");
         }
-        new ScaleBenchmark().run(folder, steps, precision, realRun);
+        new ScaleBenchmark().run(folder, steps, precision, baseline, realRun, unetOnly);
     }
 
-    private void run(Path folder, int steps, Precision precision, boolean realRun) throws IOException {
+    private void run(Path folder, int steps, Precision precision, Precision baseline, boolean realRun,
+                     boolean unetOnly) throws IOException {
         long started = System.nanoTime();
-        BackendOptions options = BackendOptions.cpu(folder);
+        double[] baselineSteps = null;
+        if (baseline != null) {
+            try (DjlDiffusionBackend backend = DjlDiffusionBackend.open(BackendOptions.cpu(folder)
+                    .withPrecision(baseline))) {
+                baselineSteps = unetSteps(backend, folder, "(" + baseline.label() + " baseline) ");
+            }
+            System.gc();
+        }
+        BackendOptions options = BackendOptions.cpu(folder).withPrecision(precision);
         double perSampleForward;
         double textSeconds;
         double decodeSeconds;
@@ -106,16 +125,20 @@ public final class ScaleBenchmark {
             int side = backend.denoiser().description().sampleSize();
             Tensor latent = TorchGaussianNoise.randn(SEED, 1, backend.denoiser().description().inChannels(), side,
                     side);
-            double batch4 = 0;
-            for (int batch : new int[] {1, 2, 4}) {
-                Tensor latents = repeat(latent, batch);
-                Tensor contexts = stack(context, batch);
-                Measured step = timed("UNet step, batch " + batch, () -> backend.denoiser()
-                        .denoise(latents, TIMESTEP, contexts, null).noisePrediction());
-                requireFinite((Tensor) step.value, "the batch-" + batch + " noise prediction");
-                batch4 = step.seconds;
+            double[] stepSeconds = unetSteps(backend, folder, "");
+            if (baselineSteps != null) {
+                System.out.println();
+                for (int i = 0; i < BATCHES.length; i++) {
+                    System.out.printf(Locale.ROOT, "UNet step, batch %d: %s %.2f s, %s %.2f s, ratio %.3f%n",
+                            BATCHES[i], precision.label(), stepSeconds[i], baseline.label(), baselineSteps[i],
+                            stepSeconds[i] / baselineSteps[i]);
+                }
             }
-            perSampleForward = batch4 / 4;
+            if (unetOnly) {
+                printPhases(folder, precision);
+                return;
+            }
+            perSampleForward = stepSeconds[BATCHES.length - 1] / 4;
             AttentionCapture capture = AttentionCapture.reference(16, HeadAveraging.FIRST_HALF_OF_HEADS);
             Measured maps = timed("ITO reference capture (attention-only pass, batch 1)", () -> backend.denoiser()
                     .attention(latent, TIMESTEP, stack(context, 1), capture));
@@ -134,15 +157,7 @@ public final class ScaleBenchmark {
             decodeSeconds = decode.seconds;
         }
         System.gc();
-
-        System.out.println();
-        System.out.printf(Locale.ROOT, "## Phases: %s, %s, %d threads available%n%n", folder.getFileName(), precision,
-                Runtime.getRuntime().availableProcessors());
-        System.out.println("| phase | seconds | peak RSS (MB) | above RSS before (MB) |");
-        System.out.println("|---|---:|---:|---:|");
-        for (String[] row : rows) {
-            System.out.println("| " + String.join(" | ", row) + " |");
-        }
+        printPhases(folder, precision);
 
         System.out.println();
         System.out.printf(Locale.ROOT, "## Whole image (%d² px, %d steps): estimate from the phases%n%n",
@@ -199,6 +214,38 @@ public final class ScaleBenchmark {
                     equivalentsShort, estimateShort, real, realPeak, error, equivalentsFull, estimateFull / 60);
         }
         System.out.printf(Locale.ROOT, "%nbenchmark wall time %.1f min%n", (System.nanoTime() - started) / 60e9);
+    }
+
+    private static final int[] BATCHES = {1, 2, 4};
+
+    /** Times one UNet step at each batch the schedules use; the seconds per batch, in {@link #BATCHES} order. */
+    private double[] unetSteps(DjlDiffusionBackend backend, Path folder, String label) throws IOException {
+        ClipTokenizer tokenizer = ClipTokenizer.load(folder.resolve("tokenizer"));
+        Tensor context = backend.textEncoder().encode(tokenizer.tokenize(PROMPT).inputIds());
+        int side = backend.denoiser().description().sampleSize();
+        Tensor latent = TorchGaussianNoise.randn(SEED, 1, backend.denoiser().description().inChannels(), side, side);
+        double[] seconds = new double[BATCHES.length];
+        for (int i = 0; i < BATCHES.length; i++) {
+            int batch = BATCHES[i];
+            Tensor latents = repeat(latent, batch);
+            Tensor contexts = stack(context, batch);
+            Measured step = timed(label + "UNet step, batch " + batch, () -> backend.denoiser()
+                    .denoise(latents, TIMESTEP, contexts, null).noisePrediction());
+            requireFinite((Tensor) step.value, "the batch-" + batch + " noise prediction");
+            seconds[i] = step.seconds;
+        }
+        return seconds;
+    }
+
+    private void printPhases(Path folder, Precision precision) {
+        System.out.println();
+        System.out.printf(Locale.ROOT, "## Phases: %s, %s, %d threads available%n%n", folder.getFileName(),
+                precision.label(), Runtime.getRuntime().availableProcessors());
+        System.out.println("| phase | seconds | peak RSS (MB) | above RSS before (MB) |");
+        System.out.println("|---|---:|---:|---:|");
+        for (String[] row : rows) {
+            System.out.println("| " + String.join(" | ", row) + " |");
+        }
     }
 
     /**

@@ -27,8 +27,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Half precision as autocast does it: the weights held in float16, the networks computed in it, float32 at the seams
  * (and through the norms); the result stays within what float16's 11-bit significand allows of the float32
- * computation. bf16 is refused with a message (DJL 0.36 cannot express it), and so is fp16 through the backend on a
- * CPU; the parts are opened in float16 directly here, which libtorch computes correctly on a CPU, only slowly.
+ * computation. bf16 is autocast's (convolution and linear matrices in bfloat16, everything else float32) and stays
+ * within bfloat16's 8-bit significand of float32. fp16 is refused through the backend on a CPU; the parts are opened
+ * in float16 directly here, which libtorch computes correctly on a CPU, only slowly.
  */
 class HalfPrecisionAutocastTest {
 
@@ -48,6 +49,16 @@ class HalfPrecisionAutocastTest {
      * twice its bound.
      */
     private static final double FP16_GRADIENT_RELATIVE_L2 = 1e-2;
+    /**
+     * The same argument for bfloat16's 8 significant bits (2^-9 = 2e-3 relative per rounding, ~1.1e-3 RMS): about
+     * 20 rounding stages (only the convolution and linear inputs are rounded; norms, softmax and the attention
+     * products stay float32), sqrt(20) * 1.1e-3 = 5e-3; 2e-2 allows the same 3.5x-4x growth as for fp16.
+     */
+    private static final double BF16_NOISE_RELATIVE_L2 = 2e-2;
+    /** Twice the prediction's bound: forward and back. */
+    private static final double BF16_GRADIENT_RELATIVE_L2 = 4e-2;
+    /** bfloat16 probabilities are float32 softmax outputs: rows sum to 1 within float32 rounding. */
+    private static final double BF16_MAP_ROW_SUM = 1e-5;
     /** Averaged softmax rows sum to 1: float16 probabilities are each rounded by up to 2^-11 relative. */
     private static final double MAP_ROW_SUM = 2e-3;
 
@@ -104,11 +115,78 @@ class HalfPrecisionAutocastTest {
     }
 
     @Test
-    void bf16IsRefusedWithTheReason() {
-        IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () ->
-                DjlDiffusionBackend.open(BackendOptions.cpu(Fixtures.tinyModel()).withPrecision(Precision.BF16)));
-        assertTrue(refused.getMessage().contains("bf16") && refused.getMessage().contains("DJL"),
-                refused.getMessage());
+    void bf16NoisePredictionStaysWithinBf16RoundingOfFloat32() {
+        try (SafetensorsFile golden = Fixtures.open("components/unet.safetensors");
+             DjlDenoiser fp32 = DjlDenoiser.open(Fixtures.tinyModel().resolve("unet"), Device.cpu(),
+                     UNetDescription.PredictionType.EPSILON);
+             DjlDenoiser bf16 = DjlDenoiser.open(Fixtures.tinyModel().resolve("unet"), Device.cpu(),
+                     UNetDescription.PredictionType.EPSILON, DataType.BFLOAT16)) {
+            assertEquals(DataType.FLOAT32, bf16.computeType(), "bf16 keeps float32 activations");
+            Tensor latent = golden.tensor("latent");
+            Tensor context = golden.tensor("encoder_hidden_states");
+            AttentionCapture capture = AttentionCapture.reference(16, HeadAveraging.FIRST_HALF_OF_HEADS);
+            DenoiserOutput exact = fp32.denoise(latent, 981, context, capture);
+            DenoiserOutput half = bf16.denoise(latent, 981, context, capture);
+            double distance = relativeL2(exact.noisePrediction().toArray(), half.noisePrediction().toArray());
+            System.out.println("bf16 vs fp32 noise prediction, tiny fixture UNet: relative L2 " + distance);
+            assertTrue(distance < BF16_NOISE_RELATIVE_L2, "bf16 vs fp32 noise prediction: relative L2 " + distance);
+            assertTrue(distance > 1e-4, "bf16 computed the float32 result (" + distance + "): nothing was rounded");
+            double maps = relativeL2(exact.attention().cross().toArray(), half.attention().cross().toArray());
+            assertTrue(maps < BF16_NOISE_RELATIVE_L2, "bf16 vs fp32 cross maps: relative L2 " + maps);
+            float[] cross = half.attention().cross().toArray();
+            int keys = half.attention().cross().dim(3);
+            for (int row = 0; row < cross.length / keys; row++) {
+                double sum = 0;
+                for (int key = 0; key < keys; key++) {
+                    sum += cross[row * keys + key];
+                }
+                assertEquals(1.0, sum, BF16_MAP_ROW_SUM, "bf16 averaged cross map row " + row);
+            }
+        }
+    }
+
+    @Test
+    void bf16TextEmbeddingAndProbeGradientStayWithinBf16RoundingOfFloat32() {
+        try (SafetensorsFile golden = Fixtures.open("components/text_encoder.safetensors");
+             DjlTextEncoder fp32 = DjlTextEncoder.open(Fixtures.tinyModel().resolve("text_encoder"), Device.cpu());
+             DjlTextEncoder bf16 = DjlTextEncoder.open(Fixtures.tinyModel().resolve("text_encoder"), Device.cpu(),
+                     DataType.BFLOAT16)) {
+            long[] ids = golden.longs("input_ids_1");
+            int[] tokens = new int[ids.length];
+            for (int i = 0; i < ids.length; i++) {
+                tokens[i] = Math.toIntExact(ids[i]);
+            }
+            double distance = relativeL2(fp32.encode(tokens).toArray(), bf16.encode(tokens).toArray());
+            assertTrue(distance < BF16_NOISE_RELATIVE_L2 && distance > 1e-4, "bf16 vs fp32 text embedding: "
+                    + distance);
+        }
+        try (SafetensorsFile golden = Fixtures.open("components/unet.safetensors");
+             DjlDenoiser fp32 = DjlDenoiser.open(Fixtures.tinyModel().resolve("unet"), Device.cpu(),
+                     UNetDescription.PredictionType.EPSILON);
+             DjlDenoiser bf16 = DjlDenoiser.open(Fixtures.tinyModel().resolve("unet"), Device.cpu(),
+                     UNetDescription.PredictionType.EPSILON, DataType.BFLOAT16)) {
+            Tensor latent = golden.tensor("latent");
+            Tensor context = golden.tensor("encoder_hidden_states");
+            Tensor single = context.reshape(context.dim(1), context.dim(2));
+            AttentionCapture capture = AttentionCapture.reference(16, HeadAveraging.FIRST_HALF_OF_HEADS);
+            AttentionObjective objective = maps -> new ObjectiveGradient(0, maps.cross(), maps.self());
+            float[] exact = new DjlGradientProbe(fp32).probe(latent, 981, single, capture, objective,
+                    ForwardExtent.THROUGH_CAPTURED_LAYERS).contextGradient().toArray();
+            float[] half = new DjlGradientProbe(bf16).probe(latent, 981, single, capture, objective,
+                    ForwardExtent.THROUGH_CAPTURED_LAYERS).contextGradient().toArray();
+            double distance = relativeL2(exact, half);
+            System.out.println("bf16 vs fp32 probe context gradient, tiny fixture UNet: relative L2 " + distance);
+            assertTrue(distance < BF16_GRADIENT_RELATIVE_L2 && distance > 1e-4,
+                    "bf16 vs fp32 context gradient: " + distance);
+        }
+    }
+
+    @Test
+    void bf16OpensThroughTheBackendAndIsReported() {
+        try (DjlDiffusionBackend backend = DjlDiffusionBackend.open(BackendOptions.cpu(Fixtures.tinyModel())
+                .withPrecision(Precision.BF16))) {
+            assertEquals(Precision.BF16, backend.precision());
+        }
     }
 
     @Test

@@ -16,12 +16,11 @@ import dev.suppress.core.backend.Precision;
  *   <li>{@link Precision#FP16}: on a CUDA device only. On a CPU it is refused: libtorch's CPU float16 convolution
  *       (no oneDNN half kernels without avx512_fp16/AMX-FP16) ran a 320-channel 3x3 convolution at 64x64 in 27-31 s
  *       against 0.11-0.15 s in float32.</li>
- *   <li>{@link Precision#BF16}: refused on every device. DJL 0.36's PyTorch JNI maps its data types to libtorch's
- *       with a switch that knows float32/64, float16, the integer types, bool and complex64, and aborts the JVM
- *       (an uncaught C++ {@code throw}) for {@code BFLOAT16}, so no bfloat16 tensor can be created, converted or
- *       read through DJL.</li>
- *   <li>{@link Precision#AUTO}: float16 on a CUDA device, float32 on a CPU (which would be bfloat16 on CPUs with
- *       {@code avx512_bf16}/{@code amx_bf16} once the engine can express the type).</li>
+ *   <li>{@link Precision#BF16}: autocast's bfloat16 on any device: convolution and linear layers hold their matrices
+ *       in bfloat16 and compute through {@link Bf16Kernels} (oneDNN's bfloat16 kernels on a CPU with
+ *       {@code avx512_bf16} or AMX); activations, norms, softmax, the attention products and everything outside
+ *       the networks stay float32. Slower than float32 on a CPU without native bfloat16.</li>
+ *   <li>{@link Precision#AUTO}: float16 on a CUDA device, float32 on a CPU.</li>
  * </ul>
  */
 public final class ComputePrecision {
@@ -33,7 +32,7 @@ public final class ComputePrecision {
      * The precision used for {@code requested} on {@code device}: {@link Precision#AUTO} resolved, the others as
      * given when the device supports them.
      *
-     * @throws IllegalArgumentException for {@link Precision#FP16} on a CPU and for {@link Precision#BF16}, saying
+     * @throws IllegalArgumentException for {@link Precision#FP16} on a CPU, saying
      *                                  why and what to use instead
      */
     public static Precision resolve(Precision requested, ai.djl.Device device) {
@@ -48,9 +47,7 @@ public final class ComputePrecision {
                 }
                 yield Precision.FP16;
             }
-            case BF16 -> throw new IllegalArgumentException("Precision bf16 is not available in the DJL backend: "
-                    + "DJL 0.36's PyTorch engine has no bfloat16 data type (its JNI aborts on it); use fp32 on a CPU, "
-                    + "fp16 or auto on a GPU");
+            case BF16 -> Precision.BF16;
         };
     }
 

@@ -20,6 +20,9 @@ import dev.suppress.djl.weights.WeightLoader;
  * It broke the tiny UNet's {@code conv_out} (32 to 4 channels), so every noise gradient (null-text inversion):
  * autograd -6.67 against a central difference of -4.54. Padded, the gradient agrees to 8e-6 and the forward pass
  * is bit-identical ({@code Conv2dGradientTest}). Inference does not take this path.
+ *
+ * <p>In a part loaded in bfloat16 ({@link WeightLoader#matmulType}) the filters and bias are held in bfloat16 and the
+ * convolution runs through {@link Bf16Kernels} (float32 in and out), the padding above included.
  */
 public final class Conv2d {
 
@@ -36,6 +39,8 @@ public final class Conv2d {
     private final String realChannels;
     private final Shape stride;
     private final Shape padding;
+    /** Null in float32 and float16. */
+    private final Bf16Kernels bf16;
 
     /**
      * @param prefix the module key; loads {@code prefix.weight} {@code [out, in, kernel, kernel]} and
@@ -43,19 +48,30 @@ public final class Conv2d {
      */
     public Conv2d(WeightLoader loader, String prefix, int inChannels, int outChannels, int kernel, int stride,
                   int padding) {
-        this.weight = loader.load(prefix + ".weight", outChannels, inChannels, kernel, kernel);
-        this.bias = loader.load(prefix + ".bias", outChannels);
+        NDArray loadedWeight = loader.load(prefix + ".weight", outChannels, inChannels, kernel, kernel);
+        NDArray loadedBias = loader.load(prefix + ".bias", outChannels);
         this.stride = new Shape(stride, stride);
         this.padding = new Shape(padding, padding);
+        this.bf16 = Bf16Kernels.forLoader(loader, loadedWeight);
         int padded = (outChannels + CHANNEL_BLOCK - 1) / CHANNEL_BLOCK * CHANNEL_BLOCK;
+        NDArray padWeight = null;
+        NDArray padBias = null;
         if (padded != outChannels) {
-            NDManager manager = weight.getManager();
-            this.paddedWeight = weight.concat(manager.zeros(new Shape(padded - outChannels, inChannels, kernel, kernel),
-                    weight.getDataType()), 0);
-            this.paddedBias = bias.concat(manager.zeros(new Shape(padded - outChannels), bias.getDataType()), 0);
+            NDManager manager = loadedWeight.getManager();
+            padWeight = loadedWeight.concat(manager.zeros(new Shape(padded - outChannels, inChannels, kernel, kernel),
+                    loadedWeight.getDataType()), 0);
+            padBias = loadedBias.concat(manager.zeros(new Shape(padded - outChannels), loadedBias.getDataType()), 0);
+        }
+        if (bf16 != null) {
+            this.weight = bf16.held(loadedWeight);
+            this.bias = bf16.held(loadedBias);
+            this.paddedWeight = padWeight == null ? null : bf16.held(padWeight);
+            this.paddedBias = padBias == null ? null : bf16.held(padBias);
         } else {
-            this.paddedWeight = null;
-            this.paddedBias = null;
+            this.weight = loadedWeight;
+            this.bias = loadedBias;
+            this.paddedWeight = padWeight;
+            this.paddedBias = padBias;
         }
         this.realChannels = ":, 0:" + outChannels;
     }
@@ -67,15 +83,21 @@ public final class Conv2d {
     public NDArray forward(NDArray x) {
         NDArray out;
         if (paddedWeight != null && JniUtils.isGradMode()) {
-            out = ai.djl.nn.convolutional.Conv2d.conv2d(x, paddedWeight, paddedBias, stride, padding, NO_DILATION, 1)
-                    .singletonOrThrow().get(realChannels);
+            out = convolve(x, paddedWeight, paddedBias).get(realChannels);
         } else {
-            out = ai.djl.nn.convolutional.Conv2d.conv2d(x, weight, bias, stride, padding, NO_DILATION, 1)
-                    .singletonOrThrow();
+            out = convolve(x, weight, bias);
         }
         // out elements x (in x kernel x kernel)
         Shape kernel = weight.getShape();
         Arithmetic.multiplyAdds(out.getShape().size() * kernel.get(1) * kernel.get(2) * kernel.get(3));
         return out;
+    }
+
+    private NDArray convolve(NDArray x, NDArray filters, NDArray biases) {
+        if (bf16 != null) {
+            return bf16.conv2d(x, filters, biases, stride.get(0), padding.get(0));
+        }
+        return ai.djl.nn.convolutional.Conv2d.conv2d(x, filters, biases, stride, padding, NO_DILATION, 1)
+                .singletonOrThrow();
     }
 }

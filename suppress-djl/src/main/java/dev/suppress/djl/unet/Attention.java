@@ -3,6 +3,7 @@ package dev.suppress.djl.unet;
 import ai.djl.ndarray.NDArray;
 import dev.suppress.djl.nn.Arithmetic;
 import dev.suppress.djl.nn.Intermediates;
+import dev.suppress.djl.nn.Bf16Kernels;
 import dev.suppress.djl.nn.Linear;
 import dev.suppress.djl.weights.WeightLoader;
 
@@ -24,6 +25,8 @@ final class Attention {
     private final int headDim;
     private final NDArray scale;
     private final int layerIndex;
+    /** Null unless the part computes in bfloat16. */
+    private final Bf16Kernels bf16;
 
     /**
      * @param prefix     e.g. {@code down_blocks.1.attentions.0.transformer_blocks.0.attn2}
@@ -41,6 +44,7 @@ final class Attention {
         this.headDim = headDim;
         this.scale = loader.constant(Math.pow(headDim, -0.5));
         this.layerIndex = layerIndex;
+        this.bf16 = Bf16Kernels.forLoader(loader, scale);
     }
 
     /**
@@ -68,6 +72,9 @@ final class Attention {
                 NDArray probabilities = query.matMul(key.transpose(0, 2, 1)).softmax(-1);
                 recorder.record(layerIndex, probabilities);
                 attended = probabilities.matMul(value);
+            } else if (bf16 != null) {
+                // autocast's bfloat16 attention: fused, the probabilities never held (none are recorded here)
+                attended = bf16.attention(query, key, value);
             } else {
                 attended = attend(query, key, value, SLICE_ELEMENTS);
             }

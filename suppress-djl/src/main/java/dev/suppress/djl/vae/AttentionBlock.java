@@ -2,6 +2,7 @@ package dev.suppress.djl.vae;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
+import dev.suppress.djl.nn.Bf16Kernels;
 import dev.suppress.djl.nn.GroupNorm;
 import dev.suppress.djl.nn.Intermediates;
 import dev.suppress.djl.nn.Linear;
@@ -22,6 +23,8 @@ final class AttentionBlock {
     private final Linear toV;
     private final Linear toOut;
     private final NDArray scale;
+    /** Null unless the part computes in bfloat16. */
+    private final Bf16Kernels bf16;
 
     /** @param prefix e.g. {@code decoder.mid_block.attentions.0} */
     AttentionBlock(WeightLoader loader, String prefix, int channels, int groups, double eps) {
@@ -31,6 +34,7 @@ final class AttentionBlock {
         this.toV = projection(loader, prefix, "to_v", "value", channels);
         this.toOut = projection(loader, prefix, "to_out.0", "proj_attn", channels);
         this.scale = loader.constant(Math.pow(channels, -0.5));
+        this.bf16 = Bf16Kernels.forLoader(loader, scale);
     }
 
     private static Linear projection(WeightLoader loader, String prefix, String name, String legacyName,
@@ -60,7 +64,9 @@ final class AttentionBlock {
         NDArray query = toQ.forward(hidden).mul(scale);
         NDArray key = toK.forward(hidden);
         NDArray value = toV.forward(hidden);
-        NDArray attended = query.matMul(key.transpose(0, 2, 1)).softmax(-1).matMul(value);
+        // bfloat16: fused attention, so the decoder never holds the pixels x pixels probabilities
+        NDArray attended = bf16 != null ? bf16.attention(query, key, value)
+                : query.matMul(key.transpose(0, 2, 1)).softmax(-1).matMul(value);
         return toOut.forward(attended).transpose(0, 2, 1).reshape(shape).add(x);
     }
 }

@@ -53,6 +53,7 @@ public final class WeightLoader implements AutoCloseable {
     private final String displayName;
     private final NDManager manager;
     private final DataType computeType;
+    private final DataType matmulType;
     private final Map<String, long[]> requested = new LinkedHashMap<>();
     private final Set<String> consumed = new HashSet<>();
     private final List<String> missing = new ArrayList<>();
@@ -62,14 +63,15 @@ public final class WeightLoader implements AutoCloseable {
     private NDArray zero;
 
     private WeightLoader(TensorSource file, NDManager manager, DataType computeType) {
-        if (computeType != DataType.FLOAT32 && computeType != DataType.FLOAT16) {
-            // DJL 0.36's PyTorch JNI aborts the JVM on BFLOAT16, see ComputePrecision
-            throw new IllegalArgumentException("Compute type must be float32 or float16 (DJL 0.36 has no bfloat16), "
-                    + "got " + computeType);
+        if (computeType != DataType.FLOAT32 && computeType != DataType.FLOAT16 && computeType != DataType.BFLOAT16) {
+            throw new IllegalArgumentException("Compute type must be float32, float16 or bfloat16, got " + computeType);
         }
         this.file = file;
         this.manager = manager;
-        this.computeType = computeType;
+        // bfloat16 is autocast's: activations and the other parameters stay float32 and the convolution and linear
+        // layers hold their matrices in bfloat16 (DJL 0.36 cannot cast to it itself, see nn.Bf16Kernels)
+        this.computeType = computeType == DataType.BFLOAT16 ? DataType.FLOAT32 : computeType;
+        this.matmulType = computeType;
         this.displayName = file == null ? "(recording)" : file.displayName();
     }
 
@@ -86,7 +88,7 @@ public final class WeightLoader implements AutoCloseable {
      * Opens a weights file for loading into {@code manager} (which the caller owns), converting each tensor to
      * {@code computeType} as it is read.
      *
-     * @param computeType float32 or float16
+     * @param computeType float32, float16, or bfloat16 (see {@link #matmulType})
      * @throws ModelFormatException when the file is not a valid safetensors file
      */
     public static WeightLoader open(Path weightsFile, NDManager manager, DataType computeType) {
@@ -97,7 +99,7 @@ public final class WeightLoader implements AutoCloseable {
      * Loads from {@code source} into {@code manager} (which the caller owns), converting each tensor to
      * {@code computeType} as it is read; closing the loader closes the source.
      *
-     * @param computeType float32 or float16
+     * @param computeType float32, float16, or bfloat16 (see {@link #matmulType})
      */
     public static WeightLoader open(TensorSource source, NDManager manager, DataType computeType) {
         return new WeightLoader(source, manager, computeType);
@@ -114,9 +116,22 @@ public final class WeightLoader implements AutoCloseable {
         return new WeightLoader(null, manager, DataType.FLOAT32);
     }
 
-    /** The type {@link #load} returns parameters in. */
+    /** The type {@link #load} returns parameters in, and the activations' type. */
     public DataType computeType() {
         return computeType;
+    }
+
+    /**
+     * The type convolution and linear layers compute in: bfloat16 for a part opened with it, whose layers convert
+     * the float32 matrices {@link #load} returns (see {@code nn.Bf16Kernels}); else the compute type.
+     */
+    public DataType matmulType() {
+        return matmulType;
+    }
+
+    /** True for a {@linkplain #recording recording} loader, which hands out stand-ins and reads no file. */
+    public boolean isRecording() {
+        return file == null;
     }
 
     /** The file being read, or {@code null} for a {@linkplain #recording recording} loader. */
