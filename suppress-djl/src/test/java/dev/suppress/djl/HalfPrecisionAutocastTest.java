@@ -190,12 +190,13 @@ class HalfPrecisionAutocastTest {
     }
 
     @Test
-    void autoIsFloat32OnTheCpuAndReported() {
-        assertEquals(Precision.FP32, ComputePrecision.resolve(Precision.AUTO, Device.cpu()));
+    void autoIsBf16OnACpuWithNativeBf16ElseFloat32AndReported() {
+        Precision cpu = ComputePrecision.cpuHasNativeBf16() ? Precision.BF16 : Precision.FP32;
+        assertEquals(cpu, ComputePrecision.resolve(Precision.AUTO, Device.cpu()));
         assertEquals(Precision.FP16, ComputePrecision.resolve(Precision.AUTO, Device.gpu(0)));
         try (DjlDiffusionBackend backend = DjlDiffusionBackend.open(BackendOptions.cpu(Fixtures.tinyModel())
                 .withPrecision(Precision.AUTO))) {
-            assertEquals(Precision.FP32, backend.precision());
+            assertEquals(cpu, backend.precision());
         }
     }
 

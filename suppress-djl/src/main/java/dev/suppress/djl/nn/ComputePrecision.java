@@ -20,7 +20,8 @@ import dev.suppress.core.backend.Precision;
  *       in bfloat16 and compute through {@link Bf16Kernels} (oneDNN's bfloat16 kernels on a CPU with
  *       {@code avx512_bf16} or AMX); activations, norms, softmax, the attention products and everything outside
  *       the networks stay float32. Slower than float32 on a CPU without native bfloat16.</li>
- *   <li>{@link Precision#AUTO}: float16 on a CUDA device, float32 on a CPU.</li>
+ *   <li>{@link Precision#AUTO}: float16 on a CUDA device; on a CPU bfloat16 when the processor has native
+ *       bfloat16 arithmetic ({@code avx512_bf16} or {@code amx_bf16} in {@code /proc/cpuinfo}), else float32.</li>
  * </ul>
  */
 public final class ComputePrecision {
@@ -37,7 +38,7 @@ public final class ComputePrecision {
      */
     public static Precision resolve(Precision requested, ai.djl.Device device) {
         return switch (requested) {
-            case AUTO -> device.isGpu() ? Precision.FP16 : Precision.FP32;
+            case AUTO -> device.isGpu() ? Precision.FP16 : cpuHasNativeBf16() ? Precision.BF16 : Precision.FP32;
             case FP32 -> Precision.FP32;
             case FP16 -> {
                 if (!device.isGpu()) {
@@ -49,6 +50,41 @@ public final class ComputePrecision {
             }
             case BF16 -> Precision.BF16;
         };
+    }
+
+    private static volatile Boolean nativeBf16;
+
+    /**
+     * True when this machine's processor does bfloat16 arithmetic in hardware: {@code /proc/cpuinfo} lists
+     * {@code avx512_bf16} or {@code amx_bf16} (false where the file cannot be read, as off Linux).
+     */
+    public static boolean cpuHasNativeBf16() {
+        Boolean known = nativeBf16;
+        if (known == null) {
+            String cpuinfo;
+            try {
+                cpuinfo = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/cpuinfo"));
+            } catch (java.io.IOException | SecurityException e) {
+                cpuinfo = "";
+            }
+            known = listsNativeBf16(cpuinfo);
+            nativeBf16 = known;
+        }
+        return known;
+    }
+
+    /** True when a {@code flags} line of {@code cpuinfo} names {@code avx512_bf16} or {@code amx_bf16}. */
+    static boolean listsNativeBf16(String cpuinfo) {
+        for (String line : cpuinfo.split("\n")) {
+            if (line.startsWith("flags")) {
+                for (String flag : line.substring(line.indexOf(':') + 1).trim().split("\\s+")) {
+                    if (flag.equals("avx512_bf16") || flag.equals("amx_bf16")) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
     }
 
     /** The libtorch type of a resolved precision. */

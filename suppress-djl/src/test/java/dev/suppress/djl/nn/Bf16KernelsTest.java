@@ -32,6 +32,18 @@ class Bf16KernelsTest {
     private final Bf16Kernels kernels = Bf16Kernels.on(Device.cpu());
 
     @Test
+    void nativeBf16IsReadFromTheCpuFlags() {
+        String zen4 = "processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 avx512vl\nbugs\t\t: avx512_bf16x\n";
+        String sapphireRapids = "flags\t: fpu avx512f amx_bf16 amx_tile\n";
+        String skylake = "flags\t: fpu avx512f avx512bw avx512_vnni\nmodel name\t: avx512_bf16 lookalike\n";
+        assertTrue(ComputePrecision.listsNativeBf16(zen4));
+        assertTrue(ComputePrecision.listsNativeBf16(sapphireRapids));
+        assertEquals(false, ComputePrecision.listsNativeBf16(skylake), "only the flags line counts");
+        assertEquals(false, ComputePrecision.listsNativeBf16("flags\t: avx512_bf16x\n"), "whole flags only");
+        assertEquals(false, ComputePrecision.listsNativeBf16(""));
+    }
+
+    @Test
     void roundingToBf16IsToNearestEvenAndExactForRepresentableValues() {
         try (NDManager manager = TorchRuntime.engine().newBaseManager(Device.cpu())) {
             float tie = 1f + 0x1p-8f; // halfway between 1 and 1 + 2^-7: ties to even, 1
