@@ -11,6 +11,9 @@ import dev.suppress.core.backend.ForwardExtent;
 import dev.suppress.core.attention.ObjectiveGradient;
 import dev.suppress.core.backend.Precision;
 import dev.suppress.core.backend.UNetDescription;
+import dev.suppress.core.Mode;
+import dev.suppress.core.SuppressionRequest;
+import dev.suppress.core.Suppressor;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;
@@ -55,6 +58,12 @@ class HalfPrecisionAutocastTest {
      * products stay float32), sqrt(20) * 1.1e-3 = 5e-3; 2e-2 allows the same 3.5x-4x growth as for fp16.
      */
     private static final double BF16_NOISE_RELATIVE_L2 = 2e-2;
+    /**
+     * The original branch's final latent after the default schedule: each DDIM step moves the latent by its noise
+     * prediction times a coefficient below 1 and the predictions' errors are independent roundings, so the final
+     * latent's relative error stays near one prediction's (not the sum over steps); the bound is the prediction's.
+     */
+    private static final double BF16_LATENT_RELATIVE_L2 = 2e-2;
     /** Twice the prediction's bound: forward and back. */
     private static final double BF16_GRADIENT_RELATIVE_L2 = 4e-2;
     /** bfloat16 probabilities are float32 softmax outputs: rows sum to 1 within float32 rounding. */
@@ -179,6 +188,27 @@ class HalfPrecisionAutocastTest {
             assertTrue(distance < BF16_GRADIENT_RELATIVE_L2 && distance > 1e-4,
                     "bf16 vs fp32 context gradient: " + distance);
         }
+    }
+
+    @Test
+    void bf16MovesTheOriginalBranchsFinalLatentWithinItsPerStepRounding() {
+        SuppressionRequest request = SuppressionRequest.builder("a man without glasses").suppress("glasses")
+                .seed(2023).mode(Mode.FAST).build();
+        float[] exact;
+        float[] half;
+        try (Suppressor fp32 = Suppressor.builder().backend("djl").modelFolder(Fixtures.tinyModel())
+                .precision(Precision.FP32).build()) {
+            exact = fp32.generate(request).originalLatent().toArray();
+        }
+        try (Suppressor bf16 = Suppressor.builder().backend("djl").modelFolder(Fixtures.tinyModel())
+                .precision(Precision.BF16).build()) {
+            assertEquals(Precision.BF16, bf16.precision());
+            half = bf16.generate(request).originalLatent().toArray();
+        }
+        double distance = relativeL2(exact, half);
+        System.out.println("bf16 vs fp32 original branch final latent, tiny fixture, default schedule: "
+                + "relative L2 " + distance);
+        assertTrue(distance < BF16_LATENT_RELATIVE_L2 && distance > 1e-4, "bf16 vs fp32 original latent: " + distance);
     }
 
     @Test

@@ -55,9 +55,11 @@ final class ModelOptions {
 
     @Option(names = "--precision", paramLabel = "TYPE", defaultValue = "auto",
             converter = Converters.PrecisionConverter.class,
-            description = "The networks' floating-point type: fp32, bf16, fp16 or auto (default: fp16 on a GPU, fp32 "
-                    + "on a CPU, and fp32 in --mode reference). The scheduler, SWR, the ITO loss and the optimised "
-                    + "embedding stay fp32. The djl backend refuses fp16 on a CPU and bf16 (DJL 0.36 has no bf16).")
+            description = "The networks' floating-point type: fp32, bf16, fp16 or auto (default: fp32 in --mode "
+                    + "reference; otherwise fp16 on a GPU, bf16 on a CPU with native bf16 (avx512_bf16 or AMX), "
+                    + "fp32 on other CPUs). bf16 is autocast's: convolutions, linear layers and attention in bf16, "
+                    + "the rest fp32. The scheduler, SWR, the ITO loss and the optimised embedding stay fp32. The djl "
+                    + "backend refuses fp16 on a CPU; the onnx backend computes in the export's type.")
     Precision precision;
 
     @Option(names = "--tokenizer", paramLabel = "DIR",

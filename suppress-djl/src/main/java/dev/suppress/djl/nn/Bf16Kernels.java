@@ -18,7 +18,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Convolutions, linear layers and batched matrix products in bfloat16 with float32 inputs and outputs, as PyTorch's
+ * Convolutions, linear layers, batched matrix products and fused attention in bfloat16 with float32 inputs and outputs, as PyTorch's
  * autocast runs them: each input cast down to bfloat16, the product in bfloat16 (oneDNN's {@code avx512_bf16}/AMX
  * kernels on a CPU that has them), the result cast up to float32. Weights are held in bfloat16
  * ({@link #toBf16}), so a model's matrices take half the memory.

@@ -18,8 +18,10 @@ import dev.suppress.core.backend.Precision;
  *       against 0.11-0.15 s in float32.</li>
  *   <li>{@link Precision#BF16}: autocast's bfloat16 on any device: convolution and linear layers hold their matrices
  *       in bfloat16 and compute through {@link Bf16Kernels} (oneDNN's bfloat16 kernels on a CPU with
- *       {@code avx512_bf16} or AMX); activations, norms, softmax, the attention products and everything outside
- *       the networks stay float32. Slower than float32 on a CPU without native bfloat16.</li>
+ *       {@code avx512_bf16} or AMX), and attention whose probabilities are not recorded runs fused in bfloat16;
+ *       activations, norms, the recorded layers' softmax and products, and everything outside the networks
+ *       (scheduler, SWR, the ITO loss, the optimised embedding) stay float32. Slower than float32 on a CPU without
+ *       native bfloat16.</li>
  *   <li>{@link Precision#AUTO}: float16 on a CUDA device; on a CPU bfloat16 when the processor has native
  *       bfloat16 arithmetic ({@code avx512_bf16} or {@code amx_bf16} in {@code /proc/cpuinfo}), else float32.</li>
  * </ul>

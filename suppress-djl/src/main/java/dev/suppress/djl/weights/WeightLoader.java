@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.suppress.core.io.ModelFormatException;
+import dev.suppress.core.io.SafetensorsDType;
 import dev.suppress.core.io.SafetensorsFile;
 import dev.suppress.core.io.TensorInfo;
 
@@ -216,10 +217,15 @@ public final class WeightLoader implements AutoCloseable {
             return standIn(shape);
         }
         NDArray view;
+        ByteBuffer mapped = null;
         switch (info.dtype()) {
-            case F32 -> view = wrap(key, shape, DataType.FLOAT32);
-            case F16 -> view = wrap(key, shape, DataType.FLOAT16);
-            case F64 -> view = wrap(key, shape, DataType.FLOAT64);
+            case F32, F16, F64 -> {
+                mapped = file.rawBytes(key);
+                DataType stored = info.dtype() == SafetensorsDType.F32 ? DataType.FLOAT32
+                        : info.dtype() == SafetensorsDType.F16 ? DataType.FLOAT16 : DataType.FLOAT64;
+                // a half-precision part copies every tensor (to bfloat16 or float16), so nothing may alias the map
+                view = copiesEverything() ? owned(wrap(mapped, shape, stored)) : wrap(mapped, shape, stored);
+            }
             // DJL 0.36 aborts the JVM when it wraps bfloat16 memory, so convert in Java (exact: a bfloat16 is the
             // upper half of a float32), then move into memory libtorch owns
             case BF16 -> view = owned(manager.create(FloatBuffer.wrap(file.floats(key)), new Shape(shape)));
@@ -228,24 +234,35 @@ public final class WeightLoader implements AutoCloseable {
                 return standIn(shape);
             }
         }
-        if (view.getDataType() == type) {
-            // on a GPU the array is already a copy that libtorch owns; on the CPU it aliases the mapped file (or is
-            // libtorch's copy of an unaligned span or of widened BF16), and the array keeps the mapping reachable,
-            // so the weights are the file's pages themselves: no second copy (SD 1.5's F32 UNet: 3.4 GB instead of
-            // 6.7 GB resident after loading)
-            return view;
-        }
         try {
-            // convert into memory libtorch owns, in the compute type (the only copy kept)
-            return view.toType(type, true);
+            if (view.getDataType() == type) {
+                // on a GPU the array is already a copy that libtorch owns; on the CPU it aliases the mapped file (or
+                // is libtorch's copy of an unaligned span or of widened BF16), and the array keeps the mapping
+                // reachable, so the weights are the file's pages themselves: no second copy (SD 1.5's F32 UNet:
+                // 3.4 GB instead of 6.7 GB resident after loading)
+                return view;
+            }
+            try {
+                // convert into memory libtorch owns, in the compute type (the only copy kept)
+                return view.toType(type, true);
+            } finally {
+                view.close();
+            }
         } finally {
-            view.close();
+            if (mapped != null && copiesEverything()) {
+                // copied: the file's pages need not stay resident until the buffer is collected
+                MappedPages.release(mapped);
+            }
         }
     }
 
+    /** True when no parameter aliases the mapped file: a half-precision part, which converts every matrix. */
+    private boolean copiesEverything() {
+        return matmulType != DataType.FLOAT32;
+    }
+
     /** The tensor's bytes as an array of {@code type} over the mapped file (a copy on a GPU). */
-    private NDArray wrap(String key, long[] shape, DataType type) {
-        ByteBuffer bytes = file.rawBytes(key);
+    private NDArray wrap(ByteBuffer bytes, long[] shape, DataType type) {
         if (bytes.alignmentOffset(0, type.getNumOfBytes()) != 0) {
             // libtorch reads elements in place; give it a naturally aligned copy of an unaligned span
             ByteBuffer aligned = ByteBuffer.allocateDirect(bytes.capacity()).order(ByteOrder.LITTLE_ENDIAN);
