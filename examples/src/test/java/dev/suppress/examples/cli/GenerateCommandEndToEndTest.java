@@ -113,7 +113,9 @@ class GenerateCommandEndToEndTest {
         }
         CliRun run = CliRun.of("generate", "--model", Fixtures.tinyModel().toString(),
                 "--prompt", "a man without glasses", "--suppress", "glasses", "--initial-latent", start.toString(),
-                "--ito-iterations", "0", "--save-latents", latents.toString(), "--out", dir.resolve("out").toString());
+                "--ito-iterations", "0", "--save-latents", latents.toString(), "--out", dir.resolve("out").toString(),
+                // a parity test: the reference computed in float32 (auto is bf16 on CPUs with native bf16)
+                "--precision", "fp32");
         assertEquals(0, run.exitCode(), run.transcript());
         assertEquals("", line(run.out(), "ito-final-losses:").strip(), run.transcript());
 
