@@ -30,11 +30,24 @@ import java.util.Map;
  */
 final class AttentionRecorder {
 
+    /** What the UNet does once the last layer the capture needs is recorded. */
+    enum AfterLastNeeded {
+        /** Runs to the end, as it would without a capture. */
+        CONTINUE,
+        /** Returns at once: nothing after that layer changes the maps. */
+        STOP,
+        /**
+         * Runs to the end with autograd's recording off: nothing after that layer can reach the maps' gradient, so
+         * its activations need not be saved for the backward pass (a full-extent probe).
+         */
+        CONTINUE_WITHOUT_GRADIENT
+    }
+
     private final List<AttentionLayerInfo> layers;
     private final boolean[] aggregated;
     private final boolean[] raw;
     private final int lastNeeded;
-    private final boolean stopAfterLastNeeded;
+    private final AfterLastNeeded afterLastNeeded;
     private final int batch;
     private final int mapHeight;
     private final int mapWidth;
@@ -47,10 +60,10 @@ final class AttentionRecorder {
     private NDArray selfSum;
     private long crossCount;
     private long selfCount;
-    private boolean done;
+    private boolean allRecorded;
 
     private AttentionRecorder(List<AttentionLayerInfo> layers, boolean[] aggregated, boolean[] raw,
-                              boolean stopAfterLastNeeded, int batch, int mapHeight, int mapWidth,
+                              AfterLastNeeded afterLastNeeded, int batch, int mapHeight, int mapWidth,
                               HeadAveraging headAveraging,
                               boolean crossWanted, boolean selfWanted, NDManager scope) {
         this.layers = layers;
@@ -63,7 +76,7 @@ final class AttentionRecorder {
             }
         }
         this.lastNeeded = last;
-        this.stopAfterLastNeeded = stopAfterLastNeeded;
+        this.afterLastNeeded = afterLastNeeded;
         this.batch = batch;
         this.mapHeight = mapHeight;
         this.mapWidth = mapWidth;
@@ -75,21 +88,22 @@ final class AttentionRecorder {
 
     /** A recorder that records nothing and never stops the pass. */
     static AttentionRecorder none(List<AttentionLayerInfo> layers) {
-        return new AttentionRecorder(layers, new boolean[layers.size()], new boolean[layers.size()], false, 0, 0, 0,
-                HeadAveraging.ALL_HEADS, false, false, null);
+        return new AttentionRecorder(layers, new boolean[layers.size()], new boolean[layers.size()],
+                AfterLastNeeded.CONTINUE, 0, 0, 0, HeadAveraging.ALL_HEADS, false, false, null);
     }
 
     /**
      * @param latentHeight        the height of the latent being evaluated
      * @param latentWidth         its width
-     * @param stopAfterLastNeeded let the UNet stop after the last layer the capture needs
+     * @param afterLastNeeded     what the UNet does after the last layer the capture needs
      * @param scope               the call's manager, where the running sums live (layers free their own arrays)
      * @throws IllegalArgumentException as {@link AttentionAggregator}'s constructor: the capture names layers the
      *                                  UNet does not have, asks for maps of a kind at a resolution where the selected
      *                                  places have no layer, or selects nothing
      */
     static AttentionRecorder of(AttentionCapture capture, List<AttentionLayerInfo> layers, int latentHeight,
-                                int latentWidth, int batch, boolean stopAfterLastNeeded, NDManager scope) {
+                                int latentWidth, int batch, AfterLastNeeded afterLastNeeded,
+                                NDManager scope) {
         // core's selection rules and errors: raw layers the UNet lacks, places without a layer at the resolution
         new AttentionAggregator(layers, latentHeight, latentWidth, capture);
         boolean[] aggregated = new boolean[layers.size()];
@@ -101,18 +115,26 @@ final class AttentionRecorder {
         }
         boolean crossWanted = !capture.crossPlaces().isEmpty();
         boolean selfWanted = !capture.selfPlaces().isEmpty();
-        return new AttentionRecorder(layers, aggregated, raw, stopAfterLastNeeded, batch, capture.height(),
+        return new AttentionRecorder(layers, aggregated, raw, afterLastNeeded, batch, capture.height(),
                 capture.width(), capture.headAveraging(), crossWanted, selfWanted, scope);
     }
 
     /** True when the capture needs the probabilities of layer {@code index}. */
     boolean wants(int index) {
-        return !done && (aggregated[index] || raw[index]);
+        return !done() && (aggregated[index] || raw[index]);
     }
 
     /** True once every layer the capture needs is recorded and the pass may stop. */
     boolean done() {
-        return done;
+        return allRecorded && afterLastNeeded == AfterLastNeeded.STOP;
+    }
+
+    /**
+     * True once every layer the capture needs is recorded and the rest of the pass may run with autograd's
+     * recording off.
+     */
+    boolean gradientNoLongerNeeded() {
+        return allRecorded && afterLastNeeded == AfterLastNeeded.CONTINUE_WITHOUT_GRADIENT;
     }
 
     /**
@@ -145,8 +167,8 @@ final class AttentionRecorder {
         if (raw[index]) {
             rawMaps.put(layer.id(), Tensors.toTensor(probabilities));
         }
-        if (stopAfterLastNeeded && index == lastNeeded) {
-            done = true;
+        if (index == lastNeeded) {
+            allRecorded = true;
         }
     }
 

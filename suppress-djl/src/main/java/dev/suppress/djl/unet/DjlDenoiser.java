@@ -11,6 +11,7 @@ import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.Arithmetic;
 import dev.suppress.djl.nn.Tensors;
+import dev.suppress.djl.unet.AttentionRecorder.AfterLastNeeded;
 import dev.suppress.djl.weights.PartSource;
 
 import java.nio.file.Path;
@@ -162,7 +163,7 @@ public final class DjlDenoiser implements DenoiserWithAttention {
         model.checkAdded(added, latents.dim(0));
         ensureOpen();
         try (NDManager scope = model.newScope()) {
-            AttentionRecorder recorder = recorder(capture, latents, false, scope);
+            AttentionRecorder recorder = recorder(capture, latents, AfterLastNeeded.CONTINUE, scope);
             Arithmetic.Counted<NDArray> noise = Arithmetic.count(() -> model.forward(Tensors.toNDArray(scope,
                     latents), timestep, Tensors.toNDArray(scope, contexts), added, recorder));
             fullPassArithmetic.putIfAbsent(LatentSize.of(latents), noise.multiplyAdds() / latents.dim(0));
@@ -202,7 +203,7 @@ public final class DjlDenoiser implements DenoiserWithAttention {
         model.checkAdded(added, latents.dim(0));
         ensureOpen();
         try (NDManager scope = model.newScope()) {
-            AttentionRecorder recorder = recorder(capture, latents, true, scope);
+            AttentionRecorder recorder = recorder(capture, latents, AfterLastNeeded.STOP, scope);
             long multiplyAdds = Arithmetic.count(() -> model.forward(Tensors.toNDArray(scope, latents), timestep,
                     Tensors.toNDArray(scope, contexts), added, recorder)).multiplyAdds();
             attentionPassArithmetic.putIfAbsent(new CaptureAt(capture, LatentSize.of(latents)),
@@ -268,10 +269,11 @@ public final class DjlDenoiser implements DenoiserWithAttention {
         return new TextTimeConditioning(Tensor.zeros(1, inputDim - model.additionTimeEmbedDim()), Tensor.zeros(1, 1));
     }
 
-    AttentionRecorder recorder(AttentionCapture capture, Tensor latents, boolean stopEarly, NDManager scope) {
+    AttentionRecorder recorder(AttentionCapture capture, Tensor latents, AfterLastNeeded afterLastNeeded,
+                               NDManager scope) {
         return capture == null ? AttentionRecorder.none(model.attentionLayers())
                 : AttentionRecorder.of(capture, model.attentionLayers(), latents.dim(2), latents.dim(3),
-                latents.dim(0), stopEarly, scope);
+                latents.dim(0), afterLastNeeded, scope);
     }
 
     void checkInputs(Tensor latents, Tensor contexts, AttentionCapture capture) {

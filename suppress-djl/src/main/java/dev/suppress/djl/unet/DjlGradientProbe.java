@@ -15,13 +15,15 @@ import dev.suppress.core.backend.ProbeResult;
 import dev.suppress.core.tensor.Tensor;
 import dev.suppress.djl.nn.Tensors;
 import dev.suppress.djl.nn.TorchRuntime;
+import dev.suppress.djl.unet.AttentionRecorder.AfterLastNeeded;
 
 import java.util.Arrays;
 
 /**
  * The autograd probe of DESIGN.md on a {@link DjlDenoiser}'s UNet: the conditional pass with the context requiring
- * gradient (the whole UNet, or stopped after the last layer whose maps the capture aggregates); the aggregated maps go to core's
- * objective, and the vector-Jacobian product {@code dL/dcontext = J^T dL/dmaps} comes from one backward pass of
+ * gradient (the whole UNet, its blocks after the last captured layer run with autograd's recording off, or stopped
+ * after that layer); the aggregated maps go to core's objective, and the vector-Jacobian product
+ * {@code dL/dcontext = J^T dL/dmaps} comes from one backward pass of
  * {@code sum(cross * dL/dcross) + sum(self * dL/dself)}.
  *
  * <p>Each call opens its own {@link GradientCollector} on a fresh context array, so gradients never accumulate,
@@ -76,8 +78,10 @@ public final class DjlGradientProbe implements GradientProbe {
                 NDArray leaf = Tensors.toNDArray(scope, context);
                 leaf.setRequiresGradient(true);
                 long forwardStarted = System.nanoTime();
+                // a full pass runs its blocks after the last captured layer without saving their activations
                 AttentionRecorder recorder = denoiser.recorder(capture, latent,
-                        extent == ForwardExtent.THROUGH_CAPTURED_LAYERS, scope);
+                        extent == ForwardExtent.THROUGH_CAPTURED_LAYERS ? AfterLastNeeded.STOP
+                                : AfterLastNeeded.CONTINUE_WITHOUT_GRADIENT, scope);
                 model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0), added, recorder);
                 NDArray cross = recorder.crossMaps();
                 NDArray self = recorder.selfMaps();
@@ -136,7 +140,7 @@ public final class DjlGradientProbe implements GradientProbe {
                 leaf.setRequiresGradient(true);
                 long forwardStarted = System.nanoTime();
                 NDArray noise = model.forward(Tensors.toNDArray(scope, latent), timestep, leaf.expandDims(0), added,
-                        denoiser.recorder(null, latent, false, scope));
+                        denoiser.recorder(null, latent, AfterLastNeeded.CONTINUE, scope));
                 Tensor prediction = Tensors.toTensor(noise);
                 long forwardNanos = System.nanoTime() - forwardStarted;
                 NoiseObjective.NoiseGradient gradient = objective.evaluate(prediction);

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.suppress.core.attention.AttentionLayerInfo;
 import dev.suppress.djl.nn.Activations;
 import dev.suppress.djl.nn.ComputePrecision;
@@ -29,7 +30,8 @@ import java.util.Map;
  *
  * <p>The forward pass can stop after the last attention layer an {@link AttentionRecorder} needs: a block checks
  * {@link AttentionRecorder#done()} after each attention module and returns at once, and so does this class after each
- * block. Nothing after that layer can change its maps.
+ * block. Nothing after that layer can change its maps. A full-extent probe runs on to the end instead, with autograd's
+ * recording off after the block of that layer, nothing after it reaching the maps' gradient.
  *
  * <p>Owns the NDManager that holds its weights (capped after loading). Forward passes may run concurrently.
  */
@@ -189,6 +191,24 @@ final class UNet2DConditionModel implements AutoCloseable {
     NDArray forward(NDArray inputSample, int timestep, NDArray inputContext, TextTimeConditioning added,
                     AttentionRecorder recorder) {
         checkAdded(added, inputSample.getShape().get(0));
+        boolean gradMode = JniUtils.isGradMode();
+        try {
+            return run(inputSample, timestep, inputContext, added, recorder);
+        } finally {
+            // libtorch's grad mode is per thread: give the caller back the mode it had
+            JniUtils.setGradMode(gradMode);
+        }
+    }
+
+    /**
+     * The blocks of {@link #forward}. After each block, once the recorder has every layer it needs, the pass either
+     * returns ({@link AttentionRecorder#done()}) or, for a full-extent probe, runs the later blocks with autograd's
+     * recording off ({@link AttentionRecorder#gradientNoLongerNeeded()}): they cannot reach the maps' gradient, and
+     * with it on they would save their activations (the 64x64 attention probabilities among them) until the
+     * backward pass. The rest of the block holding that last layer still records (at SD 1.x's 16x16 level, a few MB).
+     */
+    private NDArray run(NDArray inputSample, int timestep, NDArray inputContext, TextTimeConditioning added,
+                        AttentionRecorder recorder) {
         NDManager scope = inputSample.getManager();
         NDArray sample = ComputePrecision.cast(inputSample, computeType);
         NDArray context = ComputePrecision.cast(inputContext, computeType);
@@ -200,13 +220,13 @@ final class UNet2DConditionModel implements AutoCloseable {
         residuals.add(x);
         for (UNetDownBlock block : downBlocks) {
             x = block.forward(x, temb, context, recorder, residuals);
-            if (recorder.done()) {
+            if (stopsOrCutsGradient(recorder)) {
                 return null;
             }
         }
         // blocks free their inner activations when they return; down blocks keep theirs as skip connections
         x = Intermediates.freedAfter(x, input -> midBlock.forward(input, temb, context, recorder));
-        if (recorder.done()) {
+        if (stopsOrCutsGradient(recorder)) {
             return null;
         }
         boolean forwardUpsampleSize = !isMultipleOfDownsampling(sample.getShape());
@@ -216,11 +236,25 @@ final class UNet2DConditionModel implements AutoCloseable {
                     ? skipSize(residuals, block.resnetCount()) : null;
             x = Intermediates.freedAfter(x,
                     input -> block.forward(input, residuals, temb, context, recorder, upsampleSize));
-            if (recorder.done()) {
+            if (stopsOrCutsGradient(recorder)) {
                 return null;
             }
         }
         return ComputePrecision.toFloat32(convOut.forward(Activations.silu(convNormOut.forward(x))));
+    }
+
+    /**
+     * True when the pass stops here; turns autograd's recording off (restored by {@link #forward}) when the rest of
+     * the pass no longer needs it.
+     */
+    private static boolean stopsOrCutsGradient(AttentionRecorder recorder) {
+        if (recorder.done()) {
+            return true;
+        }
+        if (recorder.gradientNoLongerNeeded()) {
+            JniUtils.setGradMode(false);
+        }
+        return false;
     }
 
     /**

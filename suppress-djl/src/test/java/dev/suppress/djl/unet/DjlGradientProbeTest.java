@@ -1,12 +1,18 @@
 package dev.suppress.djl.unet;
 
 import ai.djl.Device;
+import ai.djl.engine.EngineException;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
 import dev.suppress.core.attention.AttentionCapture;
 import dev.suppress.core.attention.AttentionMaps;
 import dev.suppress.core.attention.HeadAveraging;
 import dev.suppress.core.attention.UNetPlace;
 import dev.suppress.core.attention.AttentionObjective;
 import dev.suppress.core.attention.ObjectiveGradient;
+import dev.suppress.core.backend.ForwardExtent;
 import dev.suppress.core.backend.ProbeResult;
 import dev.suppress.core.backend.UNetDescription;
 import dev.suppress.core.io.SafetensorsFile;
@@ -14,6 +20,9 @@ import dev.suppress.core.tensor.Tensor;
 import dev.suppress.core.testing.Fixtures;
 import dev.suppress.core.testing.TensorAssertions;
 import dev.suppress.core.testing.TensorAssertions.Tolerance;
+import dev.suppress.djl.nn.Tensors;
+import dev.suppress.djl.nn.TorchRuntime;
+import dev.suppress.djl.unet.AttentionRecorder.AfterLastNeeded;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -24,6 +33,8 @@ import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -144,6 +155,71 @@ class DjlGradientProbeTest {
         TensorAssertions.assertClose("cross maps", maps.cross(), result.maps().cross(), SAME_COMPUTATION);
         TensorAssertions.assertClose("self maps", maps.self(), result.maps().self(), SAME_COMPUTATION);
         assertEquals(WeightedSum.seeded(1).value(maps), result.loss(), 0.0);
+    }
+
+    @Test
+    void fullProbeGivesTheGradientOfTheTruncatedOne() {
+        // the blocks after the last captured layer (the tiny model's 32x32 up block) cannot reach the maps
+        WeightedSum objective = WeightedSum.seeded(29);
+        ProbeResult full = probe.probe(latent, 981, context, capture(), objective, ForwardExtent.FULL);
+        ProbeResult truncated = probe.probe(latent, 981, context, capture(), objective,
+                ForwardExtent.THROUGH_CAPTURED_LAYERS);
+        assertEquals(truncated.contextGradient(), full.contextGradient());
+        assertEquals(truncated.loss(), full.loss());
+        assertEquals(truncated.maps().cross(), full.maps().cross());
+        assertEquals(truncated.maps().self(), full.maps().self());
+    }
+
+    @Test
+    void fullPassAfterTheLastCapturedLayerRecordsNoGradientAndKeepsTheMapsGradient() {
+        WeightedSum objective = WeightedSum.seeded(31);
+        Tensor recorded = mapsGradient(AfterLastNeeded.CONTINUE, objective);
+        Tensor cut = mapsGradient(AfterLastNeeded.CONTINUE_WITHOUT_GRADIENT, objective);
+        assertEquals(recorded, cut, "the gradient through the maps must not change when the later blocks record "
+                + "nothing");
+        assertFalse(cut.equals(Tensor.zeros(77, 80)), "the maps' gradient must reach the context");
+        // the noise prediction comes after the last captured layer: in the graph only with recording on throughout
+        String recordedNoise = noiseBackward(AfterLastNeeded.CONTINUE);
+        String cutNoise = noiseBackward(AfterLastNeeded.CONTINUE_WITHOUT_GRADIENT);
+        assertEquals("reached the context", recordedNoise);
+        assertTrue(cutNoise.contains("does not require grad"),
+                "the up block after the last captured layer must run with autograd's recording off: " + cutNoise);
+    }
+
+    /** The probe's pass and backward by hand, with its recorder set to {@code afterLastNeeded}. */
+    private static Tensor mapsGradient(AfterLastNeeded afterLastNeeded, WeightedSum objective) {
+        UNet2DConditionModel model = denoiser.model();
+        try (NDManager scope = model.newScope();
+             GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
+            NDArray leaf = Tensors.toNDArray(scope, context);
+            leaf.setRequiresGradient(true);
+            AttentionRecorder recorder = denoiser.recorder(capture(), latent, afterLastNeeded, scope);
+            NDArray noise = model.forward(Tensors.toNDArray(scope, latent), 981, leaf.expandDims(0), recorder);
+            assertNotNull(noise, "a full pass returns the noise prediction");
+            assertTrue(JniUtils.isGradMode(), "forward() must give the collector its grad mode back");
+            NDArray target = recorder.crossMaps().mul(Tensors.toNDArray(scope, objective.crossWeights())).sum()
+                    .add(recorder.selfMaps().mul(Tensors.toNDArray(scope, objective.selfWeights())).sum());
+            collector.backward(target);
+            return Tensors.toTensor(leaf.getGradient());
+        }
+    }
+
+    /** A full pass, then a backward pass from the noise prediction: what libtorch made of it. */
+    private static String noiseBackward(AfterLastNeeded afterLastNeeded) {
+        UNet2DConditionModel model = denoiser.model();
+        try (NDManager scope = model.newScope();
+             GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
+            NDArray leaf = Tensors.toNDArray(scope, context);
+            leaf.setRequiresGradient(true);
+            AttentionRecorder recorder = denoiser.recorder(capture(), latent, afterLastNeeded, scope);
+            NDArray noise = model.forward(Tensors.toNDArray(scope, latent), 981, leaf.expandDims(0), recorder);
+            try {
+                collector.backward(noise.sum());
+            } catch (EngineException e) {
+                return e.getMessage();
+            }
+            return leaf.getGradient().abs().sum().getFloat() > 0 ? "reached the context" : "a zero gradient";
+        }
     }
 
     @Test
