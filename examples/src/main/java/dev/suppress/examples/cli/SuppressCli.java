@@ -40,6 +40,8 @@ public final class SuppressCli implements Callable<Integer> {
         // nothing is downloaded: libtorch comes from the jars in lib/ (DJL would otherwise fetch a missing one)
         System.setProperty("ai.djl.offline", "true");
         System.setProperty("java.awt.headless", "true");
+        // before libtorch loads: its thread pool then sleeps rather than spins when other processes share the cores
+        dev.suppress.djl.nn.NativeMemory.passiveThreadWaits();
         System.exit(commandLine().execute(args));
     }
 
