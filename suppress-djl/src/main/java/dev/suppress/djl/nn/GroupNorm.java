@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
 import dev.suppress.djl.weights.WeightLoader;
 
 /**
@@ -57,6 +58,18 @@ public final class GroupNorm {
         // each full-size step is freed once the next exists (closing a handle leaves autograd's saved tensors):
         // at the VAE's top level one is 512x512 by 256 channels
         NDArray view = out.reshape(shape);
+        if (!JniUtils.isGradMode()) {
+            // scale and shift in place (the same arithmetic): the input and one array at the peak instead of
+            // two; autograd would need the unscaled array, so under grad mode each step gets its own
+            NDArray affine = view.muli(gamma).addi(beta);
+            for (NDArray done : new NDArray[] {out, grouped, ones, zeros}) {
+                done.close();
+            }
+            if (x != input) {
+                x.close();
+            }
+            return Intermediates.then(affine, s -> ComputePrecision.cast(s, type));
+        }
         NDArray scaled = view.mul(gamma);
         for (NDArray done : new NDArray[] {view, out, grouped, ones, zeros}) {
             done.close();

@@ -61,11 +61,13 @@ final class Decoder {
         for (int index = 0; index < upBlocks.size(); index++) {
             int level = index;
             x = Intermediates.freedAfter(x, input -> {
-                NDArray hidden = input;
-                for (ResnetBlock2D resnet : upBlocks.get(level)) {
-                    hidden = resnet.forward(hidden, null);
+                // each resnet's output is freed once the next exists (the block's input stays its caller's)
+                NDArray hidden = upBlocks.get(level).get(0).forward(input, null);
+                for (ResnetBlock2D resnet : upBlocks.get(level).subList(1, upBlocks.get(level).size())) {
+                    hidden = Intermediates.then(hidden, h -> resnet.forward(h, null));
                 }
-                return upsamplers.get(level) == null ? hidden : upsamplers.get(level).forward(hidden, null);
+                Upsample2D upsampler = upsamplers.get(level);
+                return upsampler == null ? hidden : Intermediates.then(hidden, h -> upsampler.forward(h, null));
             });
         }
         return Intermediates.freedAfter(x, input -> convOut.forward(Activations.silu(convNormOut.forward(input))));
