@@ -37,6 +37,8 @@ public final class DjlDenoiser implements DenoiserWithAttention {
 
     private final UNet2DConditionModel model;
     private final UNetDescription description;
+    /** Full UNet passes run ({@link #denoise} calls, or more when a batch is split). */
+    private final java.util.concurrent.atomic.AtomicLong fullPasses = new java.util.concurrent.atomic.AtomicLong();
 
     private DjlDenoiser(UNet2DConditionModel model, UNetDescription.PredictionType predictionType) {
         this.model = model;
@@ -156,12 +158,57 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      *              addition embedding (SD 1.x/2.x)
      * @throws IllegalArgumentException as the other overload, and when {@code added} is missing for a
      *                                  {@code text_time} UNet, given to one without, or does not fit it
+     * <p>On a CPU a batch whose activations would not fit in the free memory runs in smaller passes
+     * ({@link UNetBatchSplit}); without a capture only.
      */
     public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, TextTimeConditioning added,
                                   AttentionCapture capture) {
         checkInputs(latents, contexts, capture);
         model.checkAdded(added, latents.dim(0));
         ensureOpen();
+        int batch = latents.dim(0);
+        // on a CPU without room for the batch's activations, equal smaller passes (UNetBatchSplit); the maps of a
+        // capture are one pass's, so a pass with a capture is never split
+        int perPass = capture != null || !model.device().getDeviceType().equals(ai.djl.Device.Type.CPU) ? batch
+                : UNetBatchSplit.samplesPerPass(batch, UNetBatchSplit.bytesPerSample(
+                        model.config().blockOutChannels().get(0), latents.dim(2), latents.dim(3)),
+                        UNetBatchSplit.availableBytes());
+        if (perPass < batch) {
+            Tensor[] noises = new Tensor[(batch + perPass - 1) / perPass];
+            for (int pass = 0; pass < noises.length; pass++) {
+                int from = pass * perPass;
+                int to = Math.min(batch, from + perPass);
+                TextTimeConditioning rows = added == null ? null
+                        : new TextTimeConditioning(rows(added.textEmbeds(), from, to), rows(added.timeIds(), from, to));
+                noises[pass] = denoisePass(rows(latents, from, to), timestep, rows(contexts, from, to), rows, null)
+                        .noisePrediction();
+            }
+            return new DenoiserOutput(Tensor.concat(noises), null);
+        }
+        return denoisePass(latents, timestep, contexts, added, capture);
+    }
+
+    /** Full UNet passes run so far (a split batch counts each of its passes). */
+    long fullPasses() {
+        return fullPasses.get();
+    }
+
+    /** Rows {@code from} (included) to {@code to} (excluded) of the first dimension. */
+    private static Tensor rows(Tensor tensor, int from, int to) {
+        if (from == 0 && to == tensor.dim(0)) {
+            return tensor;
+        }
+        Tensor[] parts = new Tensor[to - from];
+        for (int i = from; i < to; i++) {
+            parts[i - from] = tensor.batchElement(i);
+        }
+        return Tensor.concat(parts);
+    }
+
+    /** One UNet pass over the whole of the given batch. */
+    private DenoiserOutput denoisePass(Tensor latents, int timestep, Tensor contexts, TextTimeConditioning added,
+                                       AttentionCapture capture) {
+        fullPasses.incrementAndGet();
         try (NDManager scope = model.newScope()) {
             AttentionRecorder recorder = recorder(capture, latents, AfterLastNeeded.CONTINUE, scope);
             Arithmetic.Counted<NDArray> noise = Arithmetic.count(() -> model.forward(Tensors.toNDArray(scope,

@@ -157,6 +157,11 @@ final class UNet2DConditionModel implements AutoCloseable {
         return weights.newSubManager();
     }
 
+    /** Where the weights are and the passes run. */
+    ai.djl.Device device() {
+        return weights.getDevice();
+    }
+
     /** The weights' manager, for tests that check nothing was attached to it. */
     NDManager weightsManager() {
         return weights;
