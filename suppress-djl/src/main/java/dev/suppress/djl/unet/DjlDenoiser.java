@@ -18,6 +18,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The UNet of a diffusers folder ({@code unet/}) on DJL, with attention capture.
@@ -38,7 +39,7 @@ public final class DjlDenoiser implements DenoiserWithAttention {
     private final UNet2DConditionModel model;
     private final UNetDescription description;
     /** Full UNet passes run ({@link #denoise} calls, or more when a batch is split). */
-    private final java.util.concurrent.atomic.AtomicLong fullPasses = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong fullPasses = new AtomicLong();
 
     private DjlDenoiser(UNet2DConditionModel model, UNetDescription.PredictionType predictionType) {
         this.model = model;
@@ -154,12 +155,13 @@ public final class DjlDenoiser implements DenoiserWithAttention {
      * {@link #denoise(Tensor, int, Tensor, AttentionCapture)} with the extra conditioning of a UNet with
      * {@code addition_embed_type: "text_time"} (SDXL).
      *
+     * <p>On a CPU a batch whose activations would not fit in the free memory runs in equal smaller passes
+     * ({@link UNetBatchSplit}); a call with a capture is never split.
+     *
      * @param added the pooled text embeds and time ids, one row per latent; {@code null} for a UNet without an
      *              addition embedding (SD 1.x/2.x)
      * @throws IllegalArgumentException as the other overload, and when {@code added} is missing for a
      *                                  {@code text_time} UNet, given to one without, or does not fit it
-     * <p>On a CPU a batch whose activations would not fit in the free memory runs in smaller passes
-     * ({@link UNetBatchSplit}); without a capture only.
      */
     public DenoiserOutput denoise(Tensor latents, int timestep, Tensor contexts, TextTimeConditioning added,
                                   AttentionCapture capture) {
