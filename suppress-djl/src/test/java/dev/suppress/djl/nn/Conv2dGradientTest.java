@@ -87,7 +87,8 @@ class Conv2dGradientTest {
                 out + " output channels: directional derivative of the input gradient");
     }
 
-    private static Tensor gaussian(Random random, float scale, int... shape) {
+    /** Seeded normal values times {@code scale} (also used by {@link InPlaceOutsideAutogradTest}). */
+    static Tensor gaussian(Random random, float scale, int... shape) {
         int size = 1;
         for (int dim : shape) {
             size *= dim;

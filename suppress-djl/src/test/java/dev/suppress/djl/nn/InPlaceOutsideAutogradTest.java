@@ -39,19 +39,19 @@ class InPlaceOutsideAutogradTest {
     void inPlaceAndRecordedPathsAgreeAndTheRecordedOneDifferentiates() {
         Random random = new Random(5);
         Path file = dir.resolve("norm.safetensors");
-        SafetensorsWriter.write(file, Map.of("norm.weight", gaussian(random, 1f, CHANNELS),
-                "norm.bias", gaussian(random, 1f, CHANNELS)));
+        SafetensorsWriter.write(file, Map.of("norm.weight", Conv2dGradientTest.gaussian(random, 1f, CHANNELS),
+                "norm.bias", Conv2dGradientTest.gaussian(random, 1f, CHANNELS)));
         try (NDManager manager = TorchRuntime.newManager(Device.cpu());
              WeightLoader loader = WeightLoader.open(file, manager)) {
             GroupNorm norm = new GroupNorm(loader, "norm", GROUPS, CHANNELS, 1e-6);
             loader.finish("norm", List.of());
             try (NDManager scope = manager.newSubManager()) {
-                float[] input = gaussian(random, 2f, 1, CHANNELS, SIDE, SIDE).toArray();
+                float[] input = Conv2dGradientTest.gaussian(random, 2f, 1, CHANNELS, SIDE, SIDE).toArray();
                 NDArray x = Tensors.toNDArray(scope, Tensor.of(input, 1, CHANNELS, SIDE, SIDE));
                 float[] outside = Activations.silu(norm.forward(x)).toFloatArray();
                 assertArrayEquals(input, x.toFloatArray(), "the input must not be overwritten");
 
-                NDArray direction = Tensors.toNDArray(scope, gaussian(random, 1f, 1, CHANNELS, SIDE, SIDE));
+                NDArray direction = Tensors.toNDArray(scope, Conv2dGradientTest.gaussian(random, 1f, 1, CHANNELS, SIDE, SIDE));
                 float[] recorded;
                 double analytic;
                 try (GradientCollector collector = TorchRuntime.engine().newGradientCollector()) {
@@ -80,17 +80,5 @@ class InPlaceOutsideAutogradTest {
             sum += (double) value * value;
         }
         return sum;
-    }
-
-    private static Tensor gaussian(Random random, float scale, int... shape) {
-        int size = 1;
-        for (int dim : shape) {
-            size *= dim;
-        }
-        float[] values = new float[size];
-        for (int i = 0; i < size; i++) {
-            values[i] = scale * (float) random.nextGaussian();
-        }
-        return Tensor.of(values, shape);
     }
 }

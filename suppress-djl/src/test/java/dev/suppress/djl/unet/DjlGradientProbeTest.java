@@ -242,7 +242,8 @@ class DjlGradientProbeTest {
                 error.getMessage());
     }
 
-    private static Tensor gaussian(Random random, int... shape) {
+    /** Seeded standard normal values (also used by {@link UNetBatchSplitTest}). */
+    static Tensor gaussian(Random random, int... shape) {
         Tensor sized = Tensor.zeros(shape);
         float[] values = new float[sized.size()];
         for (int i = 0; i < values.length; i++) {

@@ -61,8 +61,8 @@ class UNetBatchSplitTest {
                 UNetDescription.PredictionType.EPSILON)) {
             UNetDescription description = denoiser.description();
             int side = description.sampleSize();
-            Tensor latents = gaussian(random, 3, description.inChannels(), side, side);
-            Tensor contexts = gaussian(random, 3, 77, description.crossAttentionDim());
+            Tensor latents = DjlGradientProbeTest.gaussian(random, 3, description.inChannels(), side, side);
+            Tensor contexts = DjlGradientProbeTest.gaussian(random, 3, 77, description.crossAttentionDim());
 
             long before = denoiser.fullPasses();
             Tensor whole = denoiser.denoise(latents, 501, contexts, null).noisePrediction();
@@ -83,17 +83,5 @@ class UNetBatchSplitTest {
             }
             assertTrue(worst <= TOLERANCE * scale, "split differs by " + worst + " (max " + scale + ")");
         }
-    }
-
-    private static Tensor gaussian(Random random, int... shape) {
-        int size = 1;
-        for (int dim : shape) {
-            size *= dim;
-        }
-        float[] values = new float[size];
-        for (int i = 0; i < size; i++) {
-            values[i] = (float) random.nextGaussian();
-        }
-        return Tensor.of(values, shape);
     }
 }
